@@ -1,0 +1,127 @@
+# tav-edge — one Makefile for the product, its tests and benchmarks.
+#
+#   make            the `tav` binary (optimised)
+#   make test       installs missing packages, builds with ASan+UBSan, runs every test
+#   make bench      kernel and generation benchmarks (ratios measured in one run)
+#   make demo       the main job: a multi-scene video from the shipped model
+#   make fuzz       libFuzzer runs of the parsers (slow; not part of `make test`)
+#   make clean
+#
+# Sources are found by wildcard per module folder, so adding a .c file needs
+# no edit here. ISA-specific kernels get their own flags (see "SIMD" below).
+
+CC      ?= cc
+WERROR  ?= $(if $(CI),-Werror,)
+CSTD     = -std=c11 -D_GNU_SOURCE
+WARN     = -Wall -Wextra -Wshadow -Wno-unused-parameter $(WERROR)
+OPT     ?= -O2 -g
+DEPFLAGS = -MMD -MP
+INCLUDES = -I. $(shell pkg-config --cflags libavformat libavcodec libswscale libavutil 2>/dev/null)
+CFLAGS_BASE = $(CSTD) $(WARN) $(INCLUDES) $(DEPFLAGS) -pthread
+LIBS     = $(shell pkg-config --libs libavformat libavcodec libswscale libavutil 2>/dev/null) \
+           -lsqlite3 -lpng -ljpeg -lopenblas -lmicrohttpd -lpthread -lm
+
+SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+PY      ?= /usr/bin/python3
+
+# ---------------------------------------------------------------- sources
+
+MODULES   = core simd quant kiosk
+MAIN_SRC  = core/cli.c
+LIB_SRCS  = $(filter-out $(MAIN_SRC),$(wildcard $(addsuffix /*.c,$(MODULES))))
+
+# SIMD: x86 kernels, one file per ISA, compiled with that ISA's flags only;
+# the dispatcher picks one at run time from CPU features.
+ARCH := $(shell $(CC) -dumpmachine)
+ifneq (,$(findstring x86_64,$(ARCH)))
+LIB_SRCS += $(wildcard simd/x86/*.c)
+endif
+ifneq (,$(findstring aarch64,$(ARCH)))
+LIB_SRCS += $(wildcard simd/arm/*.c)
+endif
+ISA_FLAGS_avx2      = -mavx2 -mfma -mf16c
+ISA_FLAGS_avx512    = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
+ISA_FLAGS_neon      = -march=armv8-a
+ISA_FLAGS_neondot   = -march=armv8.2-a+dotprod
+isa_flags = $(strip $(if $(findstring _avx512,$1),$(ISA_FLAGS_avx512),\
+                    $(if $(findstring _avx2,$1),$(ISA_FLAGS_avx2),\
+                    $(if $(findstring _neondot,$1),$(ISA_FLAGS_neondot),\
+                    $(if $(findstring _neon,$1),$(ISA_FLAGS_neon),)))))
+
+TEST_SRCS = $(wildcard tests/test_*.c)
+FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
+
+# ---------------------------------------------------------------- builds
+
+REL  = build/rel
+ASAN = build/asan
+
+REL_OBJS  = $(patsubst %.c,$(REL)/%.o,$(LIB_SRCS))
+ASAN_OBJS = $(patsubst %.c,$(ASAN)/%.o,$(LIB_SRCS))
+TEST_BINS = $(patsubst tests/%.c,$(ASAN)/tests/%,$(TEST_SRCS))
+FUZZ_REPLAY_BINS = $(patsubst tests/fuzz/fuzz_%.c,$(ASAN)/tests/fuzz_replay_%,$(FUZZ_SRCS))
+
+.PHONY: all test bench demo fuzz clean deps test-deps model check-tools
+all: tav
+
+tav: $(REL)/libtav.a $(REL)/$(MAIN_SRC:.c=.o)
+	$(CC) $(OPT) -pthread -o $@ $(REL)/$(MAIN_SRC:.c=.o) $(REL)/libtav.a $(LIBS)
+
+$(REL)/libtav.a: $(REL_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(REL)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(call isa_flags,$<) -c $< -o $@
+
+# The sanitizer build: every test links against this library.
+$(ASAN)/libtav.a: $(ASAN_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(ASAN)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) $(call isa_flags,$<) -c $< -o $@
+
+$(ASAN)/tests/%: tests/%.c $(ASAN)/libtav.a tests/check.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -o $@ $< $(ASAN)/libtav.a $(LIBS)
+
+# Fuzz harnesses are replayed over their committed corpus in `make test`
+# (tests/fuzz/replay.c supplies main); `make fuzz` runs real libFuzzer.
+$(ASAN)/tests/fuzz_replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(ASAN)/libtav.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -o $@ $< tests/fuzz/replay.c $(ASAN)/libtav.a $(LIBS)
+
+# ---------------------------------------------------------------- targets
+
+deps:
+	@scripts/install-deps.sh build
+
+test-deps:
+	@scripts/install-deps.sh test
+
+# Everything `make test` runs; the runner prints "N passed, N failed".
+test: test-deps
+	$(MAKE) -j2 tav $(TEST_BINS) $(FUZZ_REPLAY_BINS)
+	@tests/run.sh $(TEST_BINS) $(FUZZ_REPLAY_BINS)
+
+bench: deps tav
+	./tav bench all
+
+demo: deps tav
+	@scripts/demo.sh
+
+FUZZ_SECONDS ?= 60
+fuzz: test-deps
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
+model:
+	@scripts/install-deps.sh train
+	$(PY) -m train.make_model
+
+clean:
+	rm -rf build tav
+
+-include $(shell find build -name '*.d' 2>/dev/null)

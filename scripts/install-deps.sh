@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages tav-edge needs to build, test and train.
+# Idempotent and fast when everything is present: it checks dpkg first and
+# only calls apt-get for what is missing. Needs root (or sudo) to install.
+#
+# Usage: scripts/install-deps.sh [build|test|train|all]   (default: test)
+set -euo pipefail
+
+# package                     what it serves
+BUILD_PKGS=(
+  build-essential             # gcc, make: the C build
+  pkg-config                  # finds the FFmpeg libraries' flags
+  libopenblas-dev             # fp32 GEMM reference path and bench baseline (cblas_sgemm)
+  libavcodec-dev              # H.264 encoding/decoding of MP4s
+  libavformat-dev             # MP4 muxing/demuxing
+  libavutil-dev               # FFmpeg utilities (frames, options)
+  libswscale-dev              # RGB <-> YUV conversion
+  libsqlite3-dev              # kiosk cache, job queue and history
+  libpng-dev                  # contact sheets, frame dumps
+  libjpeg62-turbo-dev         # thumbnails
+  libmicrohttpd-dev           # kiosk HTTP server
+)
+TEST_PKGS=(
+  clang                       # second compiler; libFuzzer harnesses
+  gcc-aarch64-linux-gnu       # NEON cross-build of the kernels
+  libc6-dev-arm64-cross       # ARM64 C library for the cross-build
+  qemu-user                   # runs the ARM64 test binaries (qemu-aarch64)
+  python3-numpy               # Python side of the model-file round trip and data tests
+  python3-torch               # train/ toolchain tests (model shapes, golden vectors)
+  python3-pil                 # contact sheets from train/
+  ffmpeg                      # ffprobe checks on written MP4s
+)
+TRAIN_PKGS=(
+  python3-torch
+  python3-numpy
+  python3-pil
+  libopenblas0                # without it torch is ~30x slower (reference BLAS)
+)
+
+want=${1:-test}
+case "$want" in
+  build) pkgs=("${BUILD_PKGS[@]}") ;;
+  test)  pkgs=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+  train) pkgs=("${TRAIN_PKGS[@]}") ;;
+  all)   pkgs=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${TRAIN_PKGS[@]}") ;;
+  *) echo "usage: $0 [build|test|train|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then SUDO=sudo; else
+    echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
