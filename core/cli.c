@@ -24,7 +24,7 @@ static const subcommand commands[] = {
     {"quantize", NULL, "turn an fp32 model file into an int8 one"},
     {"bench", NULL, "measure kernels and generation speed"},
     {"scenes", NULL, "detect scene cuts in a video"},
-    {"template", NULL, "fill a procedure template into scene prompts"},
+    {"template", tav_cmd_template, "fill a procedure template into scene prompts"},
     {"kiosk", NULL, "serve the operator web page"},
     {"eval", NULL, "measure scene-count accuracy and adherence"},
 };
