@@ -1,0 +1,227 @@
+"""Captions for synthetic scenes: a phrase grammar with synonyms and varied word order, the
+multi-scene prompt format, and the tokenizer rule the C engine replicates.
+
+    caption(spec, rng, split="train")    one random phrasing of the scene
+    all_captions(spec, split)            every phrasing the grammar can produce (a finite set)
+    vocabulary()                         every word any caption of either split can contain
+    join_scenes([c1, c2]) -> "c1 | c2"   the multi-scene prompt (THE format; docs/data.md)
+    split_scenes("c1 | c2") -> [c1, c2]
+    tokenize(text) -> ["a", "red", ..., "<sep>", ...]
+
+Held-out phrasings: split="heldout" uses templates (word orders) and synonyms that
+split="train" never uses, so an evaluation can ask whether the model follows a prompt it
+was not trained on word for word. Every held-out word still appears in vocabulary(); words
+that occur ONLY in held-out phrasings are listed by heldout_only_words().
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from .scenes import ACTIONS, COLOURS, FRAMINGS, PIECES, STATIONS, SceneSpec
+
+SEP_TEXT = "|"          # scene separator in prompt text, written " | "
+SEP_TOKEN = "<sep>"     # what the tokenizer turns SEP_TEXT into
+SPECIAL_TOKENS = ("<pad>", "<unk>", SEP_TOKEN)
+
+# ---------------------------------------------------------------- lexicon
+# (train synonyms, held-out synonyms). Held-out synonyms never appear in split="train".
+
+STATION_WORDS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
+    "conveyor":          (("conveyor", "conveyor belt", "belt line"), ("transfer belt",)),
+    "press":             (("press", "hydraulic press", "stamping press"), ("press machine",)),
+    "drill":             (("drill", "drill press", "drilling station"), ("boring machine",)),
+    "welding_robot":     (("welding robot", "welding cell", "robot welder"), ("weld station",)),
+    "inspection_camera": (("inspection camera", "inspection station", "vision station"),
+                          ("quality check camera",)),
+    "packing":           (("packing station", "packing table", "packaging line"), ("shipping table",)),
+    "assembly_bench":    (("assembly bench", "workbench", "assembly table"), ("fitting bench",)),
+    "forklift_bay":      (("forklift bay", "loading bay", "forklift area"), ("loading dock",)),
+}
+PIECE_WORDS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
+    "box":      (("box", "crate", "carton"), ("case",)),
+    "gear":     (("gear", "cog", "gear wheel"), ("sprocket",)),
+    "pipe":     (("pipe", "tube", "pipe section"), ("conduit",)),
+    "plate":    (("plate", "metal plate", "sheet"), ("panel",)),
+    "canister": (("canister", "can", "drum"), ("cylinder",)),
+    "wheel":    (("wheel", "rim", "wheel hub"), ("ring",)),
+    "bracket":  (("bracket", "angle bracket", "corner bracket"), ("l bracket",)),
+}
+COLOUR_WORDS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
+    "red": (("red",), ()), "orange": (("orange",), ()), "yellow": (("yellow",), ()),
+    "green": (("green",), ()), "blue": (("blue",), ()), "purple": (("purple",), ("violet",)),
+    "white": (("white",), ()), "black": (("black",), ()),
+}
+# Each action: finite verb phrases (subject = the piece) and gerund phrases.
+ACTION_VERBS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
+    "moves_along":  (("moves along", "slides along", "travels along"), ("rolls forward",)),
+    "presses_down": (("is pressed down", "is stamped", "gets pressed flat"), ("is squashed",)),
+    "rotates":      (("rotates", "turns around", "spins"), ("revolves",)),
+    "sparks":       (("is welded with sparks", "gets welded", "is spot welded"), ("is fused",)),
+    "lifted":       (("is lifted", "is raised", "is hoisted up"), ("goes up",)),
+    "scanned":      (("is scanned", "is inspected", "gets checked"), ("is examined",)),
+    "drilled":      (("is drilled", "gets a hole drilled", "is bored through"), ("is pierced",)),
+    "packed":       (("is packed", "is boxed", "is put in a box"), ("is packaged",)),
+}
+ACTION_GERUNDS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
+    "moves_along":  (("moving along", "sliding along"), ("rolling forward",)),
+    "presses_down": (("being pressed down", "being stamped"), ("being squashed",)),
+    "rotates":      (("rotating", "turning around"), ("revolving",)),
+    "sparks":       (("being welded with sparks", "being welded"), ("being fused",)),
+    "lifted":       (("being lifted", "being raised"), ("going up",)),
+    "scanned":      (("being scanned", "being inspected"), ("being examined",)),
+    "drilled":      (("being drilled", "being bored through"), ("being pierced",)),
+    "packed":       (("being packed", "being boxed"), ("being packaged",)),
+}
+FRAMING_WORDS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
+    "wide":  (("wide shot", "wide view"), ("long shot",)),
+    "close": (("close up", "close view"), ("detail shot",)),
+}
+
+# Templates. Slots: {a} article for the colour word, {colour} {piece} {station}
+# {verb} (finite) {ing} (gerund) {framing}. Text is lower-case; punctuation is cosmetic
+# (the tokenizer drops it). Held-out templates use word orders train never produces.
+TRAIN_TEMPLATES: Tuple[str, ...] = (
+    "{a} {colour} {piece} {verb} at the {station}, {framing}",
+    "at the {station}, {a} {colour} {piece} {verb}, {framing}",
+    "{framing}: {a} {colour} {piece} {ing} at the {station}",
+    "{framing} of the {station} where {a} {colour} {piece} {verb}",
+    "{station}, {framing}: the {colour} {piece} {verb}",
+    "the {colour} {piece} {verb} at the {station} in a {framing}",
+)
+HELDOUT_TEMPLATES: Tuple[str, ...] = (
+    "{framing} showing how {a} {colour} {piece} {verb} on the {station}",
+    "on the {station} {a} {colour} {piece} {verb} seen in a {framing}",
+)
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def _choices(table, key, split):
+    train, held = table[key]
+    if split == "train":
+        return train
+    if split == "heldout":           # held-out templates take every synonym, seen or not
+        return train + held
+    raise ValueError(f"split must be 'train' or 'heldout', not {split!r}")
+
+
+def _fill(template: str, colour: str, piece: str, station: str, verb: str, ing: str,
+          framing: str) -> str:
+    return template.format(a=_article(colour), colour=colour, piece=piece, station=station,
+                           verb=verb, ing=ing, framing=framing)
+
+
+def _slots(spec: SceneSpec, split: str):
+    return (_choices(COLOUR_WORDS, spec.colour, split), _choices(PIECE_WORDS, spec.piece, split),
+            _choices(STATION_WORDS, spec.station, split), _choices(ACTION_VERBS, spec.action, split),
+            _choices(ACTION_GERUNDS, spec.action, split), _choices(FRAMING_WORDS, spec.framing, split))
+
+
+def caption(spec: SceneSpec, rng: np.random.Generator, split: str = "train") -> str:
+    """One random phrasing of the scene. split='heldout' uses the held-out templates with all
+    synonyms (train ones and held-out ones), so it is never a caption split='train' produces."""
+    templates = TRAIN_TEMPLATES if split == "train" else HELDOUT_TEMPLATES
+    slots = _slots(spec, split)
+    t = templates[int(rng.integers(len(templates)))]
+    pick = [s[int(rng.integers(len(s)))] for s in slots]
+    return _fill(t, *pick)
+
+
+def all_captions(spec: SceneSpec, split: str = "train") -> List[str]:
+    """Every caption `caption(spec, ·, split)` can return (sorted, no duplicates)."""
+    templates = TRAIN_TEMPLATES if split == "train" else HELDOUT_TEMPLATES
+    out = set()
+    for t in templates:
+        for combo in itertools.product(*_slots(spec, split)):
+            out.add(_fill(t, *combo))
+    return sorted(out)
+
+
+# ---------------------------------------------------------------- tokenizer and vocabulary
+
+_TOKEN_RE = re.compile(r"[a-z0-9]+|\|")
+
+
+def tokenize(text: str) -> List[str]:
+    """THE tokenizer rule (C replicates it byte for byte, docs/data.md):
+    1. ASCII letters A-Z are lower-cased; every other byte is kept as is.
+    2. A token is a maximal run of bytes in [a-z0-9]; '|' is the token SEP_TOKEN ('<sep>');
+       every other byte (space, punctuation, hyphen, apostrophe, any byte >= 0x80) separates.
+    Unknown words are the caller's business (the model maps them to <unk> and reports them)."""
+    b = text.encode("utf-8", "surrogateescape")
+    low = bytes(c + 32 if 65 <= c <= 90 else c for c in b).decode("latin-1")
+    return [SEP_TOKEN if m == SEP_TEXT else m for m in _TOKEN_RE.findall(low)]
+
+
+def _words_of(phrases) -> set:
+    out = set()
+    for p in phrases:
+        out.update(tokenize(p))
+    return out
+
+
+def _all_phrases(split_index=None):
+    tables = (STATION_WORDS, PIECE_WORDS, COLOUR_WORDS, ACTION_VERBS, ACTION_GERUNDS, FRAMING_WORDS)
+    phrases = []
+    for tab in tables:
+        for train, held in tab.values():
+            if split_index in (None, 0):
+                phrases += list(train)
+            if split_index in (None, 1):
+                phrases += list(held)
+    for template in (TRAIN_TEMPLATES if split_index == 0 else HELDOUT_TEMPLATES if split_index == 1
+                     else TRAIN_TEMPLATES + HELDOUT_TEMPLATES):
+        phrases.append(re.sub(r"\{[a-z]+\}", " ", template))
+    phrases += ["a", "an"]                    # the {a} slot, in every split
+    return phrases
+
+
+def vocabulary() -> List[str]:
+    """Every word (lower-case, as tokenize() yields it) that any caption of either split can
+    contain, sorted. Special tokens are not included (see SPECIAL_TOKENS)."""
+    return sorted(_words_of(_all_phrases(None)))
+
+
+def heldout_only_words() -> List[str]:
+    """Words that only held-out phrasings use (a model trained on split='train' never saw them)."""
+    return sorted(_words_of(_all_phrases(1)) - _words_of(_all_phrases(0)))
+
+
+# ---------------------------------------------------------------- multi-scene prompts
+
+def join_scenes(captions: Sequence[str]) -> str:
+    """Per-scene captions -> one prompt: 'caption one | caption two | ...'."""
+    out = []
+    for c in captions:
+        if SEP_TEXT in c:
+            raise ValueError(f"a scene caption may not contain {SEP_TEXT!r}: {c!r}")
+        c = " ".join(c.split())
+        if not c:
+            raise ValueError("empty scene caption")
+        out.append(c)
+    return f" {SEP_TEXT} ".join(out)
+
+
+def split_scenes(prompt: str) -> List[str]:
+    """Inverse of join_scenes: split on '|', trim whitespace, drop empty parts."""
+    return [" ".join(p.split()) for p in prompt.split(SEP_TEXT) if p.strip()]
+
+
+def attribute_words() -> Dict[str, List[str]]:
+    """For evaluation: the train synonyms of every attribute value (canonical name first)."""
+    out = {}
+    for tab in (STATION_WORDS, PIECE_WORDS, COLOUR_WORDS, ACTION_VERBS):
+        for k, (train, _held) in tab.items():
+            out[k] = list(train)
+    return out
+
+
+assert set(STATION_WORDS) == set(STATIONS) and set(PIECE_WORDS) == set(PIECES)
+assert set(COLOUR_WORDS) == set(COLOURS) and set(ACTION_VERBS) == set(ACTIONS)
+assert set(ACTION_GERUNDS) == set(ACTIONS) and set(FRAMING_WORDS) == set(FRAMINGS)
