@@ -552,7 +552,8 @@ static int view_name_cmp(const void *a, const void *b)
 /* Rejects overlapping regions and a data section longer than its last region. */
 static tav_status check_regions(tav_model *m, region *r, size_t n, const header *h)
 {
-    qsort(r, n, sizeof *r, region_cmp);
+    if (n > 1)
+        qsort(r, n, sizeof *r, region_cmp);
     for (size_t k = 1; k < n; k++) {
         if (r[k].start < r[k - 1].end) {
             const tav_tensor_view *a = &m->tensors[r[k - 1].tensor], *b = &m->tensors[r[k].tensor];
