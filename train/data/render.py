@@ -236,8 +236,8 @@ def _piece_pose(c: _Ctx):
     elif sp.action == "drilled":
         c.hole = F32(0.28) * _smooth(0.45, 0.8, p)
     elif sp.action == "packed":
-        # from above the box down into it
-        c.y = c.y - F32(0.34) * (1 - _smooth(0.05, 0.85, p))
+        # from high above the open box down into it; the top of the piece stays visible
+        c.y = c.y - c.s * (F32(1.3) + F32(1.5) * (1 - _smooth(0.05, 0.85, p)))
 
 
 def _draw_hook(c: _Ctx):
@@ -462,11 +462,14 @@ def render_scene(spec: SceneSpec, n_frames: int = 16, size: int = 64,
     # camera: wide looks at the middle of the station; close looks at the piece
     surf = spec.floor_y - SURFACE[spec.station]
     if spec.framing == "close":
-        cx0, cy0 = spec.piece_x, surf - NOMINAL_SIZE * spec.piece_scale * 1.3
+        cx0 = spec.piece_x
+        cy0 = surf - NOMINAL_SIZE * spec.piece_scale * HALF_H[spec.piece] - 0.05
         if spec.action == "moves_along":           # follow the travelling piece part-way
             cx0 = cx0 + 0.25 * spec.direction * 0.42 * spec.speed * (np.clip(t, 0, 1) - 0.5)
-        if spec.action in ("lifted", "packed"):
+        if spec.action == "lifted":
             cy0 = cy0 - 0.12
+        if spec.action == "packed":
+            cy0 = cy0 - 0.16
     else:
         cx0, cy0 = 0.5, spec.floor_y - 0.24
     cx = cx0 + spec.cam_x + spec.pan_x * (t - 0.5)
