@@ -19,7 +19,7 @@ typedef struct subcommand {
 
 static const subcommand commands[] = {
     {"version", tav_cmd_version, "print the version and build configuration"},
-    {"info", NULL, "show a model file's metadata and tensor table"},
+    {"info", tav_cmd_info, "show a model file's metadata and tensor table"},
     {"generate", NULL, "make a video from scene prompts"},
     {"quantize", NULL, "turn an fp32 model file into an int8 one"},
     {"bench", NULL, "measure kernels and generation speed"},

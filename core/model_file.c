@@ -294,6 +294,18 @@ static tav_status parse_header(const uint8_t *b, size_t size, header *h, char *w
     if (h->table_size > TAV_MODEL_MAX_TABLE_BYTES)
         return tav_fail(TAV_ERR_FORMAT, "tensor table size %llu exceeds the limit %u",
                         (unsigned long long)h->table_size, TAV_MODEL_MAX_TABLE_BYTES);
+    uint64_t described;
+    int over = __builtin_add_overflow(h->data_offset, h->data_size, &described);
+    if (!over && described > size)
+        return tav_fail(TAV_ERR_FORMAT,
+                        "file is truncated: %zu bytes, but its header describes %llu bytes", size,
+                        (unsigned long long)described);
+    if (over || described != size)
+        return tav_fail(TAV_ERR_FORMAT,
+                        "file is %zu bytes, but its header describes %s%llu bytes (data section of "
+                        "%llu bytes at offset %llu): extra bytes or a bad size field",
+                        size, over ? "more than " : "", (unsigned long long)described,
+                        (unsigned long long)h->data_size, (unsigned long long)h->data_offset);
     /* Both sizes are bounded above, so these sums cannot overflow. */
     uint64_t table_end = TAV_MODEL_HEADER_BYTES + h->meta_size + h->table_size;
     if (table_end > size)
@@ -307,11 +319,6 @@ static tav_status parse_header(const uint8_t *b, size_t size, header *h, char *w
                         (unsigned long long)h->data_offset,
                         (unsigned long long)tavm_align(table_end), (unsigned long long)table_end,
                         TAV_MODEL_ALIGN);
-    if (h->data_offset > size || h->data_size != size - h->data_offset)
-        return tav_fail(TAV_ERR_FORMAT,
-                        "data section of %llu bytes at offset %llu does not end at file size %zu "
-                        "(truncated or extra bytes)",
-                        (unsigned long long)h->data_size, (unsigned long long)h->data_offset, size);
     for (uint64_t i = table_end; i < h->data_offset; i++)
         if (b[i] != 0)
             return tav_fail(TAV_ERR_FORMAT, "padding byte at offset %llu before the data is not 0",
@@ -460,8 +467,8 @@ static tav_status parse_tensor(cursor *c, tav_tensor_view *t, size_t i, const he
         return tav_fail(TAV_ERR_FORMAT, "tensor #%zu: name %s (names are 1..%u printable ASCII "
                                         "bytes, no spaces)",
                         i, str_problem_words(p), TAV_MODEL_MAX_NAME);
-    uint32_t dtype, ndim;
-    uint64_t shape[TAV_MODEL_MAX_DIMS], off, nbytes;
+    uint32_t dtype = 0, ndim = 0;
+    uint64_t shape[TAV_MODEL_MAX_DIMS] = {0}, off = 0, nbytes = 0;
     int cut = cur_u32(c, &dtype) || cur_u32(c, &ndim);
     for (int d = 0; d < TAV_MODEL_MAX_DIMS; d++)
         cut = cut || cur_u64(c, &shape[d]);

@@ -243,7 +243,7 @@ tav_status tav_model_writer_add_tensor(tav_model_writer *w, const char *name, ta
                                        int ndim, const int64_t *shape, const void *data,
                                        const float *scales)
 {
-    size_t n_bytes;
+    size_t n_bytes = 0;
     tav_status st = check_tensor_args(w, name, dtype, ndim, shape, data, scales, &n_bytes);
     if (st)
         return st;
