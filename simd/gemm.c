@@ -1,0 +1,315 @@
+/* gemm.c — the int8 GEMM driver: packing, cache blocking, tiles, epilogue.
+ *
+ *   out [m x n] = act((acc - comp[n]) * (wscale[n] * ascale[m]) + bias[n])
+ *
+ * Weights are packed once into panels of nr channels ([kp/ku][nr][ku]);
+ * activations are re-packed per call into panels of mr rows ([kp/ku][mr][ku],
+ * in the path's element format). The output is cut into tiles of mc x nc
+ * that pool threads take dynamically; inside a tile the depth is walked in
+ * chunks of kc so that one W micro-panel (nr x kc) stays in L1 while the
+ * tile's A block (mc x kc) stays in L2. Integer accumulation is exact, so
+ * the result does not depend on blocking or on which thread ran a tile.
+ */
+#include "simd/kern.h"
+
+#include "core/mem.h"
+
+#include <string.h>
+
+struct tav_gemm_weights {
+    const tav_kern *kern;
+    int n, k;      /* logical shape */
+    int np, kp;    /* padded to nr and ku */
+    int8_t *w;     /* np/nr panels of [kp/ku][nr][ku], 64-byte aligned */
+    float *wscale; /* [n] */
+    float *bias;   /* [n] or NULL */
+    int32_t *comp; /* [np] zero-point compensation (TAV_AFMT_U8) or NULL */
+    void *raw;     /* the one allocation behind w */
+};
+
+/* Largest tile (int32 accumulators on the tile function's stack). */
+#define TILE_MAX_ELEMS (64 * 256)
+
+static int round_up(int x, int to) { return (x + to - 1) / to * to; }
+
+static int afmt_bytes(tav_afmt f) { return f == TAV_AFMT_S16 ? 2 : 1; }
+
+static void *align64(void *p) { return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+
+/* ---------------------------------------------------------------- weights */
+
+tav_status tav_gemm_pack_weights(const int8_t *w, const float *wscale, const float *bias,
+                                 int n_out, int k, tav_isa isa, tav_gemm_weights **out)
+{
+    *out = NULL;
+    if (!w || !wscale || n_out < 1 || k < 1 || k > TAV_GEMM_MAX_K)
+        return tav_fail(TAV_ERR_INVALID_ARG, "gemm weights: bad shape %d x %d (k must be 1..%d)",
+                        n_out, k, TAV_GEMM_MAX_K);
+    if (!tav_simd_isa_supported(isa))
+        return tav_fail(TAV_ERR_UNSUPPORTED, "gemm weights: kernel path '%s' is not available here",
+                        tav_simd_isa_name(isa));
+    const tav_kern *kk = tav_kern_get(isa);
+    tav_gemm_weights *pw = tav_calloc(1, sizeof *pw);
+    if (!pw)
+        return tav_fail(TAV_ERR_NOMEM, "no memory for packed weights");
+    pw->kern = kk;
+    pw->n = n_out;
+    pw->k = k;
+    pw->np = round_up(n_out, kk->nr);
+    pw->kp = round_up(k, kk->ku);
+    size_t wbytes = (size_t)pw->np * (size_t)pw->kp;
+    pw->raw = tav_malloc(wbytes + 64);
+    pw->wscale = tav_malloc_array((size_t)n_out, sizeof(float));
+    pw->bias = bias ? tav_malloc_array((size_t)n_out, sizeof(float)) : NULL;
+    pw->comp = kk->afmt == TAV_AFMT_U8 ? tav_calloc((size_t)pw->np, sizeof(int32_t)) : NULL;
+    if (!pw->raw || !pw->wscale || (bias && !pw->bias) || (kk->afmt == TAV_AFMT_U8 && !pw->comp)) {
+        tav_gemm_free_weights(pw);
+        return tav_fail(TAV_ERR_NOMEM, "no memory for packed weights (%zu bytes)", wbytes);
+    }
+    pw->w = align64(pw->raw);
+    memset(pw->w, 0, wbytes);
+    memcpy(pw->wscale, wscale, (size_t)n_out * sizeof(float));
+    if (bias)
+        memcpy(pw->bias, bias, (size_t)n_out * sizeof(float));
+
+    /* panel p, k-group g, channel j, lane u  <-  w[p*nr + j][g*ku + u] */
+    const int nr = kk->nr, ku = kk->ku;
+    for (int c = 0; c < n_out; c++) {
+        int8_t *panel = pw->w + (size_t)(c / nr) * pw->kp * nr;
+        int j = c % nr;
+        int32_t sum = 0;
+        for (int p = 0; p < k; p++) {
+            int8_t v = w[(size_t)c * k + p];
+            panel[((size_t)(p / ku) * nr + j) * ku + p % ku] = v;
+            sum += v;
+        }
+        if (pw->comp)
+            pw->comp[c] = 128 * sum; /* |sum| <= 128 * TAV_GEMM_MAX_K: fits */
+    }
+    *out = pw;
+    return TAV_OK;
+}
+
+void tav_gemm_free_weights(tav_gemm_weights *pw)
+{
+    if (!pw)
+        return;
+    tav_free(pw->raw);
+    tav_free(pw->wscale);
+    tav_free(pw->bias);
+    tav_free(pw->comp);
+    tav_free(pw);
+}
+
+int tav_gemm_weights_n(const tav_gemm_weights *pw) { return pw->n; }
+int tav_gemm_weights_k(const tav_gemm_weights *pw) { return pw->k; }
+tav_isa tav_gemm_weights_isa(const tav_gemm_weights *pw) { return pw->kern->isa; }
+
+size_t tav_gemm_workspace_size(const tav_gemm_weights *pw, int m)
+{
+    if (!pw || m < 1)
+        return 0;
+    size_t bytes;
+    size_t mp = (size_t)round_up(m, pw->kern->mr);
+    if (tav_mul_size(mp, (size_t)pw->kp * afmt_bytes(pw->kern->afmt), &bytes) ||
+        tav_add_size(bytes, 64, &bytes))
+        return 0;
+    return bytes;
+}
+
+/* ---------------------------------------------------------------- activations */
+
+/* One A micro-panel: rows [r0, r0+rows) of a, into [kp/ku][mr][ku]. */
+static void pack_a_panel(const tav_kern *kk, void *dst, const int8_t *a, int k, int kp, int rows)
+{
+    const int mr = kk->mr, ku = kk->ku, full = k / ku;
+    switch (kk->afmt) {
+    case TAV_AFMT_S8:
+    case TAV_AFMT_U8: {
+        uint8_t *d = dst;
+        const uint8_t flip = kk->afmt == TAV_AFMT_U8 ? 0x80 : 0x00; /* a + 128 == a ^ 0x80 */
+        memset(d, 0, (size_t)mr * kp);
+        for (int r = 0; r < rows; r++) {
+            const uint8_t *s = (const uint8_t *)a + (size_t)r * k;
+            for (int g = 0; g < full; g++)
+                for (int u = 0; u < ku; u++)
+                    d[((size_t)g * mr + r) * ku + u] = s[g * ku + u] ^ flip;
+            for (int p = full * ku; p < k; p++)
+                d[((size_t)(p / ku) * mr + r) * ku + p % ku] = s[p] ^ flip;
+        }
+        break;
+    }
+    case TAV_AFMT_S16: {
+        int16_t *d = dst;
+        memset(d, 0, (size_t)mr * kp * sizeof *d);
+        for (int r = 0; r < rows; r++) {
+            const int8_t *s = a + (size_t)r * k;
+            for (int g = 0; g < full; g++)
+                for (int u = 0; u < ku; u++)
+                    d[((size_t)g * mr + r) * ku + u] = s[g * ku + u];
+            for (int p = full * ku; p < k; p++)
+                d[((size_t)(p / ku) * mr + r) * ku + p % ku] = s[p];
+        }
+        break;
+    }
+    }
+}
+
+/* ---------------------------------------------------------------- tiles */
+
+typedef struct gemm_job {
+    const tav_gemm_weights *pw;
+    const tav_kern *kk;
+    const int8_t *a;
+    const float *ascale;
+    int m, mp;
+    uint8_t *apack; /* mp/mr panels of mr * kp elements */
+    size_t apanel_bytes;
+    float *out;      /* fp32 output, or NULL */
+    int32_t *acc;    /* raw int32 output, or NULL */
+    tav_act act;
+    int tiles_n;     /* tile columns */
+} gemm_job;
+
+static void pack_a_task(void *ctx, int panel, int worker)
+{
+    gemm_job *j = ctx;
+    int r0 = panel * j->kk->mr;
+    int rows = j->m - r0 < j->kk->mr ? j->m - r0 : j->kk->mr;
+    pack_a_panel(j->kk, j->apack + (size_t)panel * j->apanel_bytes, j->a + (size_t)r0 * j->pw->k,
+                 j->pw->k, j->pw->kp, rows);
+}
+
+/* Scales, bias and activation for rows [m0,m1) x channels [n0,n1) of a tile. */
+static void epilogue(const gemm_job *j, const int32_t *c, int ldc, int m0, int m1, int n0, int n1)
+{
+    const tav_gemm_weights *pw = j->pw;
+    for (int i = m0; i < m1; i++) {
+        const int32_t *ci = c + (size_t)(i - m0) * ldc;
+        if (j->acc) {
+            int32_t *o = j->acc + (size_t)i * pw->n;
+            for (int q = n0; q < n1; q++)
+                o[q] = pw->comp ? ci[q - n0] - pw->comp[q] : ci[q - n0];
+            continue;
+        }
+        float *o = j->out + (size_t)i * pw->n;
+        const float as = j->ascale[i];
+        for (int q = n0; q < n1; q++) {
+            int32_t s = pw->comp ? ci[q - n0] - pw->comp[q] : ci[q - n0];
+            /* the reference's order, one rounding per statement */
+            float sc = pw->wscale[q] * as;
+            float v = (float)s * sc;
+            if (pw->bias)
+                v = v + pw->bias[q];
+            o[q] = v;
+        }
+        if (j->act == TAV_ACT_GELU)
+            j->kk->gelu(o + n0, o + n0, (size_t)(n1 - n0));
+        else if (j->act == TAV_ACT_SILU)
+            j->kk->silu(o + n0, o + n0, (size_t)(n1 - n0));
+    }
+}
+
+static void gemm_tile(void *ctx, int t, int worker)
+{
+    const gemm_job *j = ctx;
+    const tav_kern *kk = j->kk;
+    const tav_gemm_weights *pw = j->pw;
+    const int mr = kk->mr, nr = kk->nr, kp = pw->kp, ab = afmt_bytes(kk->afmt);
+    const int m0 = (t / j->tiles_n) * kk->mc, n0 = (t % j->tiles_n) * kk->nc;
+    const int m1 = m0 + kk->mc < j->mp ? m0 + kk->mc : j->mp;
+    const int n1 = n0 + kk->nc < pw->np ? n0 + kk->nc : pw->np;
+    const int ldc = n1 - n0;
+    _Alignas(64) int32_t c[TILE_MAX_ELEMS];
+
+    for (int k0 = 0; k0 < kp; k0 += kk->kc) {
+        const int kl = kp - k0 < kk->kc ? kp - k0 : kk->kc;
+        for (int q = n0; q < n1; q += nr) {
+            const int8_t *wp = pw->w + (size_t)(q / nr) * kp * nr + (size_t)k0 * nr;
+            for (int i = m0; i < m1; i += mr) {
+                const uint8_t *ap = j->apack + (size_t)(i / mr) * j->apanel_bytes +
+                                    (size_t)k0 * mr * ab;
+                kk->ukr(kl, ap, wp, c + (size_t)(i - m0) * ldc + (q - n0), ldc, k0 > 0);
+            }
+        }
+    }
+    epilogue(j, c, ldc, m0, m1 < j->m ? m1 : j->m, n0, n1 < pw->n ? n1 : pw->n);
+}
+
+static tav_status gemm_run(const tav_gemm_weights *pw, const int8_t *a, const float *ascale, int m,
+                           float *out, int32_t *acc, tav_act act, tav_pool *pool, void *ws)
+{
+    if (!pw || !a || m < 1 || (out && !ascale) || (unsigned)act > TAV_ACT_SILU)
+        return tav_fail(TAV_ERR_INVALID_ARG, "gemm: bad arguments (m=%d)", m);
+    const tav_kern *kk = pw->kern;
+    if (kk->mc * kk->nc > TILE_MAX_ELEMS || kk->mc % kk->mr || kk->nc % kk->nr || kk->kc % kk->ku)
+        return tav_fail(TAV_ERR_INTERNAL, "gemm: bad blocking in the %s kernel table",
+                        tav_simd_isa_name(kk->isa));
+    size_t ws_bytes = tav_gemm_workspace_size(pw, m);
+    if (!ws_bytes)
+        return tav_fail(TAV_ERR_INVALID_ARG, "gemm: workspace size overflows (m=%d)", m);
+    void *own = NULL;
+    if (!ws) {
+        ws = own = tav_malloc(ws_bytes);
+        if (!ws)
+            return tav_fail(TAV_ERR_NOMEM, "gemm: no memory for %zu bytes of workspace", ws_bytes);
+    }
+    gemm_job j = {
+        .pw = pw, .kk = kk, .a = a, .ascale = ascale, .m = m,
+        .mp = round_up(m, kk->mr), .apack = align64(ws),
+        .apanel_bytes = (size_t)kk->mr * pw->kp * afmt_bytes(kk->afmt),
+        .out = out, .acc = acc, .act = act,
+        .tiles_n = (pw->np + kk->nc - 1) / kk->nc,
+    };
+    int tiles_m = (j.mp + kk->mc - 1) / kk->mc;
+    tav_pool_run_tiles(pool, j.mp / kk->mr, pack_a_task, &j);
+    tav_pool_run_tiles(pool, tiles_m * j.tiles_n, gemm_tile, &j);
+    tav_free(own);
+    return TAV_OK;
+}
+
+tav_status tav_gemm_s8(const tav_gemm_weights *pw, const int8_t *a, const float *ascale, int m,
+                       float *out, tav_act act, tav_pool *pool, void *workspace)
+{
+    if (!out)
+        return tav_fail(TAV_ERR_INVALID_ARG, "gemm: no output buffer");
+    return gemm_run(pw, a, ascale, m, out, NULL, act, pool, workspace);
+}
+
+tav_status tav_gemm_s8_acc(const tav_gemm_weights *pw, const int8_t *a, int m, int32_t *acc,
+                           tav_pool *pool, void *workspace)
+{
+    if (!acc)
+        return tav_fail(TAV_ERR_INVALID_ARG, "gemm: no output buffer");
+    return gemm_run(pw, a, NULL, m, NULL, acc, TAV_ACT_NONE, pool, workspace);
+}
+
+/* ---------------------------------------------------------------- fp32 ops */
+
+void tav_simd_quant_rows(int8_t *q, float *scale, const float *x, int rows, int k)
+{
+    tav_kern_active()->quant_rows(q, scale, x, rows, k);
+}
+void tav_simd_layernorm(float *y, const float *x, int rows, int n, const float *gamma,
+                        const float *beta, float eps)
+{
+    tav_kern_active()->layernorm(y, x, rows, n, gamma, beta, eps);
+}
+void tav_simd_rmsnorm(float *y, const float *x, int rows, int n, const float *gamma, float eps)
+{
+    tav_kern_active()->rmsnorm(y, x, rows, n, gamma, eps);
+}
+void tav_simd_softmax(float *y, const float *x, int rows, int n)
+{
+    tav_kern_active()->softmax(y, x, rows, n);
+}
+void tav_simd_gelu(float *y, const float *x, size_t n) { tav_kern_active()->gelu(y, x, n); }
+void tav_simd_silu(float *y, const float *x, size_t n) { tav_kern_active()->silu(y, x, n); }
+void tav_simd_add(float *y, const float *a, const float *b, size_t n)
+{
+    tav_kern_active()->add(y, a, b, n);
+}
+void tav_simd_mul(float *y, const float *a, const float *b, size_t n)
+{
+    tav_kern_active()->mul(y, a, b, n);
+}
