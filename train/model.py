@@ -31,7 +31,7 @@ class ModelConfig:
     latent_channels: int = 4      # C
     # text
     vocab_size: int = 0           # filled from the tokenizer
-    max_text: int = 96            # L, including <bos> and <sep>s
+    max_text: int = 112           # L, including <bos> and <sep>s
     max_scenes: int = 6
     text_width: int = 128
     text_layers: int = 2
@@ -70,8 +70,9 @@ class ModelConfig:
 
 # ---------------------------------------------------------------- tokenizer
 
-PAD, BOS, SEP, UNK = 0, 1, 2, 3
-SPECIALS = ["<pad>", "<bos>", "<sep>", "<unk>"]  # <unk> is reserved, never produced
+PAD, UNK, SEP, BOS = 0, 1, 2, 3
+SPECIALS = ["<pad>", "<unk>", "<sep>", "<bos>"]  # <unk> is reserved: unknown words are an error
+SEP_TEXT = "|"   # the multi-scene prompt format of docs/data.md: "caption 1 | caption 2 | ..."
 
 
 class UnknownWordError(ValueError):
@@ -84,30 +85,40 @@ class UnknownWordError(ValueError):
 
 
 def split_words(text):
-    """Words of a caption: maximal runs of bytes that are not ASCII whitespace or
-    ASCII punctuation, with ASCII letters lower-cased. Non-ASCII bytes stay in the
-    word, so 'café' is one (unknown) word rather than silently becoming 'caf'."""
+    """Words of one scene caption, by the tokenizer rule of docs/data.md: ASCII A-Z are
+    lower-cased, a word is a maximal run of bytes in [a-z0-9], every other byte separates."""
     b = text.encode("utf-8")
     words, cur = [], bytearray()
     for ch in b:
-        if ch < 0x80 and not (48 <= ch <= 57 or 65 <= ch <= 90 or 97 <= ch <= 122):
-            if cur:
-                words.append(cur.decode("utf-8", "replace"))
-                cur = bytearray()
-        else:
-            cur.append(ch + 32 if 65 <= ch <= 90 else ch)
+        if 65 <= ch <= 90:
+            ch += 32
+        if 48 <= ch <= 57 or 97 <= ch <= 122:
+            cur.append(ch)
+        elif cur:
+            words.append(cur.decode("ascii"))
+            cur = bytearray()
     if cur:
-        words.append(cur.decode("utf-8", "replace"))
+        words.append(cur.decode("ascii"))
     return words
+
+
+def split_prompt(prompt):
+    """A prompt string "c1 | c2 | ..." -> scene captions (split on '|', trimmed, empty parts
+    dropped), as train.data.captions.split_scenes does. A list is taken as the scenes."""
+    if isinstance(prompt, str):
+        return [p.strip() for p in prompt.split(SEP_TEXT) if p.strip()]
+    return list(prompt)
 
 
 class Tokenizer:
     """Word-level tokenizer over the caption vocabulary.
 
-    ids: 0 <pad>, 1 <bos>, 2 <sep>, 3 <unk> (reserved), then the words sorted.
+    ids: 0 <pad>, 1 <unk> (never produced: unknown words raise UnknownWordError naming them),
+    2 <sep>, 3 <bos>, then the vocabulary words sorted.
     A prompt of n scenes becomes  <bos> w(scene 1) <sep> w(scene 2) ... <sep> w(scene n),
-    padded with <pad> to max_text. Each token also carries its scene index
-    (0 for <bos> and scene 1's words; a <sep> belongs to the scene it opens)."""
+    padded with <pad> to the batch's longest prompt (at most max_text). Each token also carries
+    its scene index (0 for <bos> and scene 1's words; a <sep> belongs to the scene it opens).
+    Padding is masked out of every attention, so the padded length does not change results."""
 
     def __init__(self, words):
         words = sorted(set(w for w in words if w not in SPECIALS))
@@ -117,18 +128,17 @@ class Tokenizer:
     def __len__(self):
         return len(self.itos)
 
-    def unknown_words(self, scenes):
+    def unknown_words(self, prompt):
         unk = []
-        for s in scenes:
+        for s in split_prompt(prompt):
             for w in split_words(s):
                 if w not in self.stoi and w not in unk:
                     unk.append(w)
         return unk
 
-    def encode(self, scenes, max_text, max_scenes=6):
-        """scenes: list of caption strings -> (ids[L] int64, scene_idx[L] int64, n_used)."""
-        if isinstance(scenes, str):
-            scenes = [scenes]
+    def encode(self, prompt, max_text, max_scenes=6):
+        """prompt: "c1 | c2 | ..." or a list of captions -> (ids list, scene index list)."""
+        scenes = split_prompt(prompt)
         if not 1 <= len(scenes) <= max_scenes:
             raise ValueError(f"{len(scenes)} scenes; the model takes 1..{max_scenes}")
         unk = self.unknown_words(scenes)
@@ -136,29 +146,33 @@ class Tokenizer:
             raise UnknownWordError(unk)
         ids, sc = [BOS], [0]
         for k, s in enumerate(scenes):
+            w = split_words(s)
+            if not w:
+                raise ValueError(f"scene {k + 1} has no words")
             if k > 0:
                 ids.append(SEP)
                 sc.append(k)
-            for w in split_words(s):
-                ids.append(self.stoi[w])
-                sc.append(k)
+            ids += [self.stoi[x] for x in w]
+            sc += [k] * len(w)
         if len(ids) > max_text:
             raise ValueError(f"prompt is {len(ids)} tokens; the model takes at most {max_text}")
-        n = len(ids)
-        ids += [PAD] * (max_text - n)
-        sc += [0] * (max_text - n)
-        return np.array(ids, np.int64), np.array(sc, np.int64), n
-
-    def encode_batch(self, prompts, max_text, max_scenes=6):
-        """prompts: list of scene lists -> (ids[B,L], scene_idx[B,L]) torch int64."""
-        out = [self.encode(p, max_text, max_scenes) for p in prompts]
-        ids = torch.from_numpy(np.stack([o[0] for o in out]))
-        sc = torch.from_numpy(np.stack([o[1] for o in out]))
         return ids, sc
 
-    def null_batch(self, B, max_text):
-        """The unconditional prompt for classifier-free guidance: <bos> alone."""
-        ids = torch.zeros(B, max_text, dtype=torch.long)
+    def encode_batch(self, prompts, max_text, max_scenes=6, pad_to=None):
+        """prompts: list of prompts -> (ids[B,L], scene_idx[B,L]) torch int64, L = the longest
+        prompt (or pad_to)."""
+        out = [self.encode(p, max_text, max_scenes) for p in prompts]
+        L = pad_to or max(len(o[0]) for o in out)
+        ids = torch.zeros(len(out), L, dtype=torch.long)
+        sc = torch.zeros(len(out), L, dtype=torch.long)
+        for i, (a, b) in enumerate(out):
+            ids[i, :len(a)] = torch.tensor(a)
+            sc[i, :len(b)] = torch.tensor(b)
+        return ids, sc
+
+    def null_batch(self, B, L=1):
+        """The unconditional prompt for classifier-free guidance: <bos> alone (then padding)."""
+        ids = torch.zeros(B, L, dtype=torch.long)
         ids[:, 0] = BOS
         return ids, torch.zeros_like(ids)
 
@@ -474,7 +488,7 @@ class TavModel(nn.Module):
         return self.text(ids, sc)
 
     def null_text(self, B):
-        ids, sc = self.tok.null_batch(B, self.cfg.max_text)
+        ids, sc = self.tok.null_batch(B)
         return self.text(ids, sc)
 
 
