@@ -27,4 +27,8 @@ tav_status tav_media_tmp_commit(tav_media_tmp *t);
  * call on a zeroed struct and twice. */
 void tav_media_tmp_discard(tav_media_tmp *t);
 
+/* Sets FFmpeg's log level from tav's (FFmpeg chatter only with -v). Cheap;
+ * called whenever a writer or reader opens. */
+void tav_media_quiet_ffmpeg(void);
+
 #endif

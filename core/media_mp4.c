@@ -166,6 +166,7 @@ tav_status tav_media_mp4_open(const char *path, int width, int height, int fps,
                         path, width, height);
     if (fps < 1 || fps > 240)
         return tav_fail(TAV_ERR_INVALID_ARG, "%s: fps %d out of range 1..240", path, fps);
+    tav_media_quiet_ffmpeg();
     tav_mp4_params p = params ? *params : tav_mp4_default_params();
     if (p.crf < 0 || p.crf > 51)
         return tav_fail(TAV_ERR_INVALID_ARG, "%s: crf %d out of range 0..51", path, p.crf);
@@ -213,6 +214,10 @@ static tav_status encode(tav_media_mp4 *w, AVFrame *frame)
         if (err < 0)
             return tav_fail(TAV_ERR_INTERNAL, "%s: encoder failed: %s", w->tmp.final_path,
                             av_err(err, eb, sizeof eb));
+        /* Without a duration the muxer's edit list ends before the last
+         * frame and players drop it: every frame lasts 1/fps. */
+        if (w->pkt->duration <= 0)
+            w->pkt->duration = 1;
         av_packet_rescale_ts(w->pkt, w->enc->time_base, w->st->time_base);
         w->pkt->stream_index = w->st->index;
         err = av_interleaved_write_frame(w->oc, w->pkt); /* takes the packet's data */

