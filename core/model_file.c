@@ -510,9 +510,10 @@ static tav_status parse_tensor(cursor *c, tav_tensor_view *t, size_t i, const he
                                         "of %u",
                         t->name, i, (unsigned long long)off, TAV_MODEL_ALIGN);
     if (off > h->data_size || nbytes > h->data_size - off)
-        return tav_fail(TAV_ERR_FORMAT, "tensor '%s' (#%zu): data end %llu beyond data section "
+        return tav_fail(TAV_ERR_FORMAT, "tensor '%s' (#%zu): data %s %llu beyond data section "
                                         "size %llu",
-                        t->name, i, (unsigned long long)(off > h->data_size ? off : off + nbytes),
+                        t->name, i, off > h->data_size ? "offset" : "end",
+                        (unsigned long long)(off > h->data_size ? off : off + nbytes),
                         (unsigned long long)h->data_size);
     t->offset = h->data_offset + off;
     if (t->dtype != TAV_DTYPE_S8) {
@@ -528,9 +529,9 @@ static tav_status parse_tensor(cursor *c, tav_tensor_view *t, size_t i, const he
                                         "of %u",
                         t->name, i, (unsigned long long)*scale_off, TAV_MODEL_ALIGN);
     if (*scale_off > h->data_size || sbytes > h->data_size - *scale_off)
-        return tav_fail(TAV_ERR_FORMAT, "tensor '%s' (#%zu): scales end %llu beyond data section "
+        return tav_fail(TAV_ERR_FORMAT, "tensor '%s' (#%zu): scales %s %llu beyond data section "
                                         "size %llu",
-                        t->name, i,
+                        t->name, i, *scale_off > h->data_size ? "offset" : "end",
                         (unsigned long long)(*scale_off > h->data_size ? *scale_off
                                                                        : *scale_off + sbytes),
                         (unsigned long long)h->data_size);

@@ -529,7 +529,14 @@ static void test_crafted_tables(void)
         CHECK_STR_CONTAINS(tav_last_error(), "data offset 8 is not a multiple of 64");
         put64(b8, (uint64_t)1 << 62);
         CHECK_EQ_INT(open_modified(img, n, e + 40, b8, 8), TAV_ERR_FORMAT);
-        CHECK_STR_CONTAINS(tav_last_error(), "tensor 'dit.blocks.0.attn.wq' (#1): data end");
+        CHECK_STR_CONTAINS(tav_last_error(),
+                           "tensor 'dit.blocks.0.attn.wq' (#1): data offset 4611686018427387904 "
+                           "beyond data section size 1484");
+        put64(b8, 1472); /* inside the section, but 64 bytes from there run past it */
+        CHECK_EQ_INT(open_modified(img, n, e + 40, b8, 8), TAV_ERR_FORMAT);
+        CHECK_STR_CONTAINS(tav_last_error(),
+                           "tensor 'dit.blocks.0.attn.wq' (#1): data end 1536 beyond data section "
+                           "size 1484");
         put64(b8, UINT64_MAX - 63); /* aligned, and offset + size overflows */
         CHECK_EQ_INT(open_modified(img, n, e + 40, b8, 8), TAV_ERR_FORMAT);
         CHECK_STR_CONTAINS(tav_last_error(), "beyond data section");

@@ -63,7 +63,7 @@ mutate dtype.tavm 'i = b.index(b"dit.final.w\0") + 12; b[i] = 9'
 t corrupt_dtype 1 "tensor 'dit.final.w' (#6): unknown dtype 9" ./tav info --no-verify "$tmp/dtype.tavm"
 t corrupt_dtype_verify 1 "unknown dtype 9" ./tav info "$tmp/dtype.tavm"
 mutate offset.tavm 'i = b.index(b"dit.final.w\0") + 12 + 8 + 32; b[i+5] = 1'
-t corrupt_offset 1 "tensor 'dit.final.w' (#6): data end" ./tav info "$tmp/offset.tavm"
+t corrupt_offset 1 "tensor 'dit.final.w' (#6): data offset" ./tav info "$tmp/offset.tavm"
 mutate version.tavm 'b[8] = 7'
 t wrong_version 1 "format version 7, written by tav-edge 0.1.0" ./tav info "$tmp/version.tavm"
 mutate count.tavm 'b[24] = 200'
