@@ -76,6 +76,17 @@ ACTION_GERUNDS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     "drilled":      (("being drilled", "being bored through"), ("being pierced",)),
     "packed":       (("being packed", "being boxed"), ("being packaged",)),
 }
+# Active voice (subject = the station): "{obj}" is "the red box" / "a red box".
+ACTION_ACTIVE: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
+    "moves_along":  (("carries {obj} along", "moves {obj} along"), ("transports {obj}",)),
+    "presses_down": (("presses down on {obj}", "stamps {obj}"), ("flattens {obj}",)),
+    "rotates":      (("rotates {obj}", "turns {obj} around"), ("spins {obj} round",)),
+    "sparks":       (("welds {obj}", "welds {obj} with sparks"), ("fuses {obj}",)),
+    "lifted":       (("lifts {obj}", "raises {obj}"), ("hoists {obj} up",)),
+    "scanned":      (("scans {obj}", "inspects {obj}"), ("examines {obj}",)),
+    "drilled":      (("drills {obj}", "drills a hole in {obj}"), ("bores through {obj}",)),
+    "packed":       (("packs {obj}", "puts {obj} in a box"), ("packages {obj}",)),
+}
 FRAMING_WORDS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     "wide":  (("wide shot", "wide view"), ("long shot",)),
     "close": (("close up", "close view"), ("detail shot",)),
@@ -91,10 +102,13 @@ TRAIN_TEMPLATES: Tuple[str, ...] = (
     "{framing} of the {station} where {a} {colour} {piece} {verb}",
     "{station}, {framing}: the {colour} {piece} {verb}",
     "the {colour} {piece} {verb} at the {station} in a {framing}",
+    "the {station} {active_the}, {framing}",
+    "{framing}: the {station} {active_a}",
 )
 HELDOUT_TEMPLATES: Tuple[str, ...] = (
     "{framing} showing how {a} {colour} {piece} {verb} on the {station}",
     "on the {station} {a} {colour} {piece} {verb} seen in a {framing}",
+    "in a {framing} the {station} {active_the}",
 )
 
 
@@ -112,15 +126,18 @@ def _choices(table, key, split):
 
 
 def _fill(template: str, colour: str, piece: str, station: str, verb: str, ing: str,
-          framing: str) -> str:
+          active: str, framing: str) -> str:
     return template.format(a=_article(colour), colour=colour, piece=piece, station=station,
-                           verb=verb, ing=ing, framing=framing)
+                           verb=verb, ing=ing, framing=framing,
+                           active_the=active.format(obj=f"the {colour} {piece}"),
+                           active_a=active.format(obj=f"{_article(colour)} {colour} {piece}"))
 
 
 def _slots(spec: SceneSpec, split: str):
     return (_choices(COLOUR_WORDS, spec.colour, split), _choices(PIECE_WORDS, spec.piece, split),
             _choices(STATION_WORDS, spec.station, split), _choices(ACTION_VERBS, spec.action, split),
-            _choices(ACTION_GERUNDS, spec.action, split), _choices(FRAMING_WORDS, spec.framing, split))
+            _choices(ACTION_GERUNDS, spec.action, split), _choices(ACTION_ACTIVE, spec.action, split),
+            _choices(FRAMING_WORDS, spec.framing, split))
 
 
 def caption(spec: SceneSpec, rng: np.random.Generator, split: str = "train") -> str:
@@ -167,7 +184,8 @@ def _words_of(phrases) -> set:
 
 
 def _all_phrases(split_index=None):
-    tables = (STATION_WORDS, PIECE_WORDS, COLOUR_WORDS, ACTION_VERBS, ACTION_GERUNDS, FRAMING_WORDS)
+    tables = (STATION_WORDS, PIECE_WORDS, COLOUR_WORDS, ACTION_VERBS, ACTION_GERUNDS,
+              ACTION_ACTIVE, FRAMING_WORDS)
     phrases = []
     for tab in tables:
         for train, held in tab.values():
@@ -177,7 +195,7 @@ def _all_phrases(split_index=None):
                 phrases += list(held)
     for template in (TRAIN_TEMPLATES if split_index == 0 else HELDOUT_TEMPLATES if split_index == 1
                      else TRAIN_TEMPLATES + HELDOUT_TEMPLATES):
-        phrases.append(re.sub(r"\{[a-z]+\}", " ", template))
+        phrases.append(re.sub(r"\{[a-z_]+\}", " ", template))
     phrases += ["a", "an"]                    # the {a} slot, in every split
     return phrases
 
@@ -225,3 +243,57 @@ def attribute_words() -> Dict[str, List[str]]:
 assert set(STATION_WORDS) == set(STATIONS) and set(PIECE_WORDS) == set(PIECES)
 assert set(COLOUR_WORDS) == set(COLOURS) and set(ACTION_VERBS) == set(ACTIONS)
 assert set(ACTION_GERUNDS) == set(ACTIONS) and set(FRAMING_WORDS) == set(FRAMINGS)
+assert set(ACTION_ACTIVE) == set(ACTIONS)
+
+
+# ---------------------------------------------------------------- caption check CLI
+
+def unknown_words(text: str) -> List[str]:
+    """Words of `text` (tokenize rule) that are not in vocabulary(), in order, no repeats."""
+    vocab, out = set(vocabulary()), []
+    for w in tokenize(text):
+        if w != SEP_TOKEN and w not in vocab and w not in out:
+            out.append(w)
+    return out
+
+
+def _main(argv=None) -> int:
+    import argparse
+    import sys
+    ap = argparse.ArgumentParser(
+        prog="python3 -m train.data.captions",
+        description="Check captions against the caption vocabulary (the words the model knows). "
+                    "Arguments are caption texts, or files: for *.tmpl files the 'caption =' lines "
+                    "are checked with {field} placeholders removed; other files line by line.")
+    ap.add_argument("items", nargs="*")
+    ap.add_argument("--vocab", action="store_true", help="print the vocabulary, one word a line")
+    ap.add_argument("--examples", type=int, default=0, help="print N random train captions")
+    a = ap.parse_args(argv)
+    if a.vocab:
+        print("\n".join(vocabulary()))
+    if a.examples:
+        from .scenes import sample_scene
+        rng = np.random.default_rng(0)
+        for _ in range(a.examples):
+            print(caption(sample_scene(rng), rng))
+    bad = 0
+    for item in a.items:
+        try:
+            with open(item, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+            if item.endswith(".tmpl"):
+                lines = [ln.split("=", 1)[1] for ln in lines if ln.strip().startswith("caption")
+                         and "=" in ln]
+            texts = [(f"{item}: ", re.sub(r"\{[^}]*\}", " ", ln)) for ln in lines if ln.strip()]
+        except OSError:
+            texts = [("", item)]
+        for where, t in texts:
+            unk = unknown_words(t)
+            if unk:
+                bad += 1
+                print(f"{where}{t.strip()!r}: unknown words: {', '.join(unk)}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
