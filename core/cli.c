@@ -23,7 +23,7 @@ static const subcommand commands[] = {
     {"generate", NULL, "make a video from scene prompts"},
     {"quantize", NULL, "turn an fp32 model file into an int8 one"},
     {"bench", NULL, "measure kernels and generation speed"},
-    {"scenes", NULL, "detect scene cuts in a video"},
+    {"scenes", tav_cmd_scenes, "detect scene cuts in a video"},
     {"template", tav_cmd_template, "fill a procedure template into scene prompts"},
     {"kiosk", NULL, "serve the operator web page"},
     {"eval", NULL, "measure scene-count accuracy and adherence"},
