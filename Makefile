@@ -127,6 +127,23 @@ model:
 	@scripts/install-deps.sh train
 	$(PY) -m train.make_model
 
+# NEON kernels: the simd tests cross-compiled for AArch64 (static, no
+# sanitizers) from simd/ and the few core files it needs; tests/suites/neon.sh
+# runs them under qemu-aarch64 with and without dotprod in `make test`.
+ARM_CC    ?= aarch64-linux-gnu-gcc
+ARM        = build/arm
+ARM_OBJS   = $(patsubst %.c,$(ARM)/%.o,$(wildcard simd/*.c simd/arm/*.c) \
+                 core/threadpool.c core/mem.c core/status.c core/log.c)
+ARM_TESTS  = $(patsubst tests/%.c,$(ARM)/tests/%,$(wildcard tests/test_simd_*.c))
+.PHONY: arm-tests
+arm-tests: $(ARM_TESTS)
+$(ARM)/%.o: %.c
+	@mkdir -p $(@D)
+	$(ARM_CC) $(CSTD) $(WARN) -I. $(DEPFLAGS) -pthread -O2 -g $(call isa_flags,$<) -c $< -o $@
+$(ARM)/tests/%: tests/%.c $(ARM_OBJS) tests/check.h
+	@mkdir -p $(@D)
+	$(ARM_CC) $(CSTD) $(WARN) -I. -pthread -O2 -static -o $@ $< $(ARM_OBJS) -lm
+
 clean:
 	rm -rf build tav
 

@@ -22,7 +22,7 @@ static const subcommand commands[] = {
     {"info", tav_cmd_info, "show a model file's metadata and tensor table"},
     {"generate", NULL, "make a video from scene prompts"},
     {"quantize", NULL, "turn an fp32 model file into an int8 one"},
-    {"bench", NULL, "measure kernels and generation speed"},
+    {"bench", tav_cmd_bench, "measure kernels and generation speed"},
     {"scenes", tav_cmd_scenes, "detect scene cuts in a video"},
     {"template", tav_cmd_template, "fill a procedure template into scene prompts"},
     {"kiosk", NULL, "serve the operator web page"},

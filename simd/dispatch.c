@@ -6,8 +6,6 @@
  */
 #include "simd/kern.h"
 
-#include "core/log.h"
-
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,8 +196,11 @@ tav_status tav_simd_init(void)
             result = check_supported(forced);
         if (result == TAV_OK)
             active = tav_kern_get(forced);
-        else
-            tav_fail(result, "TAV_ISA=%s: %s", env, tav_last_error());
+        else {
+            char why[256]; /* tav_fail writes the buffer tav_last_error reads */
+            snprintf(why, sizeof why, "%s", tav_last_error());
+            tav_fail(result, "TAV_ISA=%s: %s", env, why);
+        }
     }
     return result;
 }

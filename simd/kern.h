@@ -70,6 +70,16 @@ void tav_avx2_mul(float *y, const float *a, const float *b, size_t n);
 #if defined(__aarch64__)
 extern const tav_kern tav_kern_neon;
 extern const tav_kern tav_kern_neondot;
+/* NEON fp32 ops (simd/arm/kern_neon.c), shared by the dotprod table */
+void tav_neon_quant_rows(int8_t *q, float *scale, const float *x, int rows, int k);
+void tav_neon_layernorm(float *y, const float *x, int rows, int n, const float *gamma,
+                        const float *beta, float eps);
+void tav_neon_rmsnorm(float *y, const float *x, int rows, int n, const float *gamma, float eps);
+void tav_neon_softmax(float *y, const float *x, int rows, int n);
+void tav_neon_gelu(float *y, const float *x, size_t n);
+void tav_neon_silu(float *y, const float *x, size_t n);
+void tav_neon_add(float *y, const float *a, const float *b, size_t n);
+void tav_neon_mul(float *y, const float *a, const float *b, size_t n);
 #endif
 
 #endif

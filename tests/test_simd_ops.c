@@ -190,13 +190,16 @@ static void test_quant_rows(void)
 
 /* ---------------------------------------------------------------- dispatch */
 
-/* Runs tav_simd_init() in a child with TAV_ISA=value; returns its status
+/* Runs tav_simd_init() in a child with TAV_ISA=value (unset if NULL); returns its status
  * (or 100 + the path chosen when it succeeds). */
 static int init_with_env(const char *value)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        setenv("TAV_ISA", value, 1);
+        if (value)
+            setenv("TAV_ISA", value, 1);
+        else
+            unsetenv("TAV_ISA");
         tav_status st = tav_simd_init();
         _exit(st == TAV_OK ? 100 + (int)tav_simd_isa() : -st);
     }
@@ -207,6 +210,14 @@ static int init_with_env(const char *value)
 
 static void test_dispatch(void)
 {
+    /* no TAV_ISA: the best path this CPU has */
+    tav_isa best = TAV_ISA_SCALAR;
+    static const tav_isa order[] = {TAV_ISA_NEON, TAV_ISA_NEONDOT, TAV_ISA_AVX2,
+                                    TAV_ISA_AVX512VNNI};
+    for (size_t i = 0; i < sizeof order / sizeof *order; i++)
+        if (tav_simd_isa_supported(order[i]))
+            best = order[i];
+    CHECK_EQ_INT(init_with_env(NULL), 100 + best);
     CHECK_EQ_INT(init_with_env("scalar"), 100 + TAV_ISA_SCALAR);
     CHECK_EQ_INT(init_with_env("bogus"), -TAV_ERR_INVALID_ARG);
     for (int i = 0; i < TAV_ISA_COUNT; i++) {
