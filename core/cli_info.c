@@ -7,6 +7,7 @@
  * tav_cmd_info() before the FILE check. */
 #include "cli.h"
 #include "model_file.h"
+#include "simd/simd.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ typedef struct info_opts {
     unsigned open_flags; /* TAV_MODEL_NO_VERIFY with --no-verify */
     int tensors;         /* -v / --tensors: the full tensor table */
     int vocab;           /* --vocab: every item of every string array */
+    int cpu;             /* --cpu: CPU features and kernel path (simd/) */
 } info_opts;
 
 static void print_help(void)
@@ -35,6 +37,7 @@ static void print_help(void)
            "  --no-verify    skip the checksum pass (the structure is still validated)\n"
            "  -v, --tensors  list every tensor: name, dtype, shape, file offset, bytes\n"
            "  --vocab        list the whole vocabulary (every string array, one item a line)\n"
+           "  --cpu          the CPU features found and the kernel path in use (FILE optional)\n"
            "  -h, --help     this text\n"
            "\n"
            "Exit status: 0 valid file, 1 unreadable or invalid file (one line says why),\n"
@@ -56,6 +59,8 @@ static int parse_info_args(int argc, char **argv, info_opts *o)
                 o->tensors = 1;
             else if (!strcmp(a, "--vocab"))
                 o->vocab = 1;
+            else if (!strcmp(a, "--cpu"))
+                o->cpu = 1;
             else
                 return tav_cli_usage_error("info", "unknown option '%s'", a);
         } else if (o->path) {
@@ -216,7 +221,17 @@ int tav_cmd_info(int argc, char **argv)
     int rc = parse_info_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    /* Sections that need no FILE (a future --cpu) print here and may return. */
+    /* Sections that need no FILE print here and may return. */
+    if (o.cpu) {
+        tav_status st = tav_simd_init();
+        tav_simd_print_cpu(stdout);
+        if (st != TAV_OK) { /* TAV_ISA names a path this binary or CPU cannot run */
+            fprintf(stderr, "tav info: %s\n", tav_last_error());
+            return TAV_EXIT_FAIL;
+        }
+        if (!o.path)
+            return TAV_EXIT_OK;
+    }
     if (!o.path)
         return tav_cli_usage_error("info", "missing FILE (a .tavm model file)");
 

@@ -268,5 +268,5 @@ void tav_simd_print_cpu(FILE *f)
     fprintf(f, "\nkernel path in use: %s%s\n", tav_simd_isa_name(tav_simd_isa()),
             getenv("TAV_ISA") && *getenv("TAV_ISA") && st == TAV_OK ? " (forced by TAV_ISA)" : "");
     if (st != TAV_OK)
-        fprintf(f, "warning: %s\n", tav_last_error());
+        fprintf(f, "(TAV_ISA not honoured: %s)\n", tav_last_error());
 }
