@@ -13,6 +13,7 @@
 #include "version.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -512,6 +513,25 @@ tav_status tav_model_writer_write_memory(const tav_model_writer *w, void **buf, 
     return TAV_OK;
 }
 
+/* Makes the rename durable: fsync the directory holding path (best effort;
+ * some file systems refuse fsync on directories). */
+static void sync_parent_dir(char *path)
+{
+    char *slash = strrchr(path, '/');
+    const char *dir = ".";
+    if (slash == path)
+        dir = "/";
+    else if (slash) {
+        *slash = '\0';
+        dir = path;
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
 tav_status tav_model_writer_write(const tav_model_writer *w, const char *path)
 {
     if (!w || !path)
@@ -556,6 +576,8 @@ tav_status tav_model_writer_write(const tav_model_writer *w, const char *path)
         st = tav_fail(TAV_ERR_IO, "%s of '%s' failed: %s", step, path, strerror(s.err));
     if (st)
         unlink(tmp);
+    else
+        sync_parent_dir(tmp); /* tmp still holds the path's directory part */
     tav_free(tmp);
     return st;
 }

@@ -269,6 +269,13 @@ class Writer:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
+            dfd = os.open(d, os.O_RDONLY)  # make the rename durable
+            try:
+                os.fsync(dfd)
+            except OSError:
+                pass
+            finally:
+                os.close(dfd)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
