@@ -25,13 +25,20 @@
  *    threshold. So each frame is also compared against the frame
  *    dissolve_window frames back; a run of frames whose long-range score is
  *    >= dissolve_threshold while no single-frame score in the window reached
- *    the hard threshold is one dissolve, reported at the middle of the
- *    transition (centre of the run minus half the window). Set
- *    dissolve_window to 0 to get the plain ContentDetector.
+ *    the hard threshold is a dissolve candidate. Fast motion also builds up a
+ *    long-range score, so the candidate must pass a blend test: the window's
+ *    middle frame (RGB) must fit alpha*first + (1-alpha)*last with a residual
+ *    at most dissolve_blend times its distance to the nearer end. A dissolve
+ *    is reported at the middle of the transition (centre of the run minus
+ *    half the window). Set dissolve_window to 0 for the plain ContentDetector.
+ *  - Hysteresis: after a cut, frames that keep changing at least half the
+ *    threshold per frame belong to its transition (a dissolve can have several
+ *    cut-sized steps), for at most 8 frames (2 * window if larger); during it
+ *    a step is a new cut only if it is over twice the previous step.
  *  - Cuts come out in increasing frame order; a hard cut is known as soon as
  *    its frame is pushed, a dissolve about dissolve_window frames later.
  *
- * Memory: dissolve_window + 1 downscaled HSV frames; nothing grows with the
+ * Memory: dissolve_window + 1 downscaled HSV and RGB frames; nothing grows with the
  * video's length. Not thread-safe per object.
  */
 #ifndef TAV_SCENECUT_H
@@ -48,6 +55,8 @@ typedef struct tav_scenecut_params {
     int min_scene_len;        /* frames between cuts, >= 1                             */
     int dissolve_window;      /* frames back for the dissolve score, 0 = off, <= 16   */
     float dissolve_threshold; /* long-range score threshold for a dissolve            */
+    float dissolve_blend;     /* max blend residual ratio (0..1]: how well the middle */
+                              /* frame must fit a cross-fade of the window's ends     */
     int max_width;            /* frames wider than this are box-downscaled, >= 16      */
 } tav_scenecut_params;
 

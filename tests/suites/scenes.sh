@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# `tav scenes` contract: cut frames/times on a video made by the ffmpeg CLI
+# (three synthetic scenes, cuts at frames 16 and 28 at 8 fps), --json shape,
+# exit 1 for missing / non-video files, exit 2 for bad usage.
+cd "$(dirname "$0")/../.."
+PY=${PY:-/usr/bin/python3}
+if [ ! -x ./tav ]; then echo "SKIP scenes_cli: ./tav is not built"; exit 0; fi
+tmp=$(mktemp -d /tmp/tav-scenes-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+t() {  # name, expected status, command...
+    local name=$1 want=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
+    if [ "$got" -eq "$want" ]; then echo "PASS scenes_$name"; else
+        echo "FAIL scenes_$name: exit $got, wanted $want"; cat "$tmp/out" "$tmp/err"; fi
+}
+
+t help 0 ./tav scenes --help
+t no_video 2 ./tav scenes
+t unknown_flag 2 ./tav scenes x.mp4 --frob
+t bad_threshold 2 ./tav scenes x.mp4 --threshold abc
+t zero_threshold 2 ./tav scenes x.mp4 --threshold 0
+t bad_min_len 2 ./tav scenes x.mp4 --min-scene-len 0
+t two_videos 2 ./tav scenes a.mp4 b.mp4
+t missing_file 1 ./tav scenes "$tmp/missing.mp4"
+grep -q "missing.mp4: no such file" "$tmp/err" && echo "PASS scenes_missing_message" \
+    || { echo "FAIL scenes_missing_message"; cat "$tmp/err"; }
+echo "Replace the drill bit on press 4." > "$tmp/notes.txt"
+t text_file 1 ./tav scenes "$tmp/notes.txt"
+t directory 1 ./tav scenes "$tmp"
+
+if ! command -v ffmpeg >/dev/null; then
+    echo "SKIP scenes_detects_cuts: ffmpeg CLI missing (scripts/install-deps.sh test)"; exit 0
+fi
+ffmpeg -v error -y -f lavfi -i "testsrc=s=64x64:r=8:d=2" -f lavfi -i "color=c=blue:s=64x64:r=8:d=1.5" \
+    -f lavfi -i "testsrc2=s=64x64:r=8:d=2" -filter_complex "[0][1][2]concat=n=3:v=1[v]" -map "[v]" \
+    -pix_fmt yuv420p -c:v libx264 "$tmp/three.mp4"
+t detects_cuts 0 ./tav scenes "$tmp/three.mp4"
+grep -q "cut at frame     16" "$tmp/out" && grep -q "cut at frame     28" "$tmp/out" \
+    && echo "PASS scenes_text_cuts" || { echo "FAIL scenes_text_cuts"; cat "$tmp/out"; }
+./tav scenes "$tmp/three.mp4" --json > "$tmp/j.json"
+"$PY" - "$tmp/j.json" <<'PYEOF'
+import json, sys
+try:
+    o = json.load(open(sys.argv[1]))
+except ValueError as e:
+    print(f"FAIL scenes_json: not JSON: {e}")
+    sys.exit(0)
+ok = (o["cut_frames"] == [16, 28] and o["cut_times"] == [2.0, 3.5] and o["fps"] == 8
+      and o["frames"] == 44 and o["width"] == 64 and o["height"] == 64
+      and [(s["start"], s["end"]) for s in o["scenes"]] == [(0, 16), (16, 28), (28, 44)]
+      and all(c["kind"] in ("hard", "dissolve") for c in o["cuts"]))
+print(("PASS" if ok else "FAIL") + " scenes_json")
+if not ok:
+    print(json.dumps(o))
+PYEOF
+# a very high threshold finds nothing: one scene
+./tav scenes "$tmp/three.mp4" --json --threshold 250 > "$tmp/j2.json"
+"$PY" -c "
+import json, sys
+try:
+    o = json.load(open(sys.argv[1])); ok = o['cut_frames'] == [] and len(o['scenes']) == 1
+except ValueError:
+    ok = False
+print(('PASS' if ok else 'FAIL') + ' scenes_threshold_flag')" "$tmp/j2.json"
