@@ -90,8 +90,11 @@ tav_status tav_kiosk_job_params_from_json(const tav_json *obj, tav_kiosk_job_par
     for (const tav_json *c = pr->child; c; c = c->next, n++) {
         if (c->type != TAV_JSON_STRING)
             return tav_fail(TAV_ERR_INVALID_ARG, "prompt %d is not a string", n + 1);
-        if ((st = tav_kiosk_check_prompt(c->str, c->len)) != TAV_OK)
-            return tav_fail(st, "prompt %d: %s", n + 1, tav_last_error());
+        if ((st = tav_kiosk_check_prompt(c->str, c->len)) != TAV_OK) {
+            char why[200]; /* tav_fail writes the buffer tav_last_error reads */
+            snprintf(why, sizeof why, "%s", tav_last_error());
+            return tav_fail(st, "prompt %d: %s", n + 1, why);
+        }
         memcpy(out->scenes[n], c->str, c->len + 1);
     }
     out->n_scenes = n;

@@ -66,6 +66,37 @@ static int hex4(const char *p, unsigned *out)
     return 0;
 }
 
+/* Length of a valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+static int utf8_len(const unsigned char *s, size_t avail)
+{
+    unsigned char z[4] = {0};
+    if (avail < 4) { /* read past the end as zeros: never a continuation byte */
+        memcpy(z, s, avail);
+        s = z;
+    }
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        return (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+            return 0;
+        if (s[0] == 0xE0 && s[1] < 0xA0)
+            return 0;
+        if (s[0] == 0xED && s[1] >= 0xA0)
+            return 0;
+        return 3;
+    }
+    if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+            return 0;
+        if ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
 /* Decodes a string starting at the opening quote into the doc's string area. */
 static tav_status read_string(reader *r, const char **out, size_t *out_len)
 {
@@ -84,6 +115,15 @@ static tav_status read_string(reader *r, const char **out, size_t *out_len)
         }
         if (c < 0x20)
             return rfail(r, "control character inside a string");
+        if (c >= 0x80) { /* raw UTF-8 must be valid (RFC 8259) */
+            int n = utf8_len((const unsigned char *)r->s + r->pos, r->len - r->pos);
+            if (n == 0)
+                return rfail(r, "invalid UTF-8 inside a string");
+            memcpy(dst + o, r->s + r->pos, (size_t)n);
+            o += (size_t)n;
+            r->pos += (size_t)n;
+            continue;
+        }
         if (c != '\\') {
             dst[o++] = (char)c;
             r->pos++;
@@ -379,32 +419,6 @@ void tav_buf_printf(tav_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-/* Length of a valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static int utf8_len(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        return (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-            return 0;
-        if (s[0] == 0xE0 && s[1] < 0xA0)
-            return 0;
-        if (s[0] == 0xED && s[1] >= 0xA0)
-            return 0;
-        return 3;
-    }
-    if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        if ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))
-            return 0;
-        return 4;
-    }
-    return 0;
-}
-
 void tav_json_put_string(tav_buf *b, const char *s)
 {
     if (!s) {
@@ -423,7 +437,7 @@ void tav_json_put_string(tav_buf *b, const char *s)
             tav_buf_printf(b, "\\u%04x", c);
             p++;
         } else {
-            int n = utf8_len(p);
+            int n = utf8_len(p, 4); /* NUL-terminated: stops at the NUL */
             if (n == 0) {
                 tav_buf_printf(b, "\\u%04x", c); /* stray byte as its Latin-1 code point */
                 p++;

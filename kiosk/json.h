@@ -17,7 +17,7 @@
  *   - The reader takes untrusted bytes: depth is limited to TAV_JSON_MAX_DEPTH,
  *     nodes to TAV_JSON_MAX_NODES, and every error is a TAV_ERR_FORMAT /
  *     TAV_ERR_LIMIT return with the byte offset in the message, never a crash.
- *   - Strings are decoded to UTF-8 (\uXXXX escapes and surrogate pairs
+ *   - Raw bytes inside strings must be valid UTF-8; strings are decoded to UTF-8 (\uXXXX escapes and surrogate pairs
  *     included); "\u0000" is refused, so every decoded string is a C string.
  *   - One document is one allocation block: nodes and strings live until
  *     tav_json_free.
