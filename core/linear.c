@@ -1,0 +1,180 @@
+/* linear.c — fp32 (OpenBLAS, fixed row tiles) and int8 (simd/) linear layers. */
+#include "core/linear.h"
+
+#include "core/mem.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+/* OpenBLAS's own thread control (declared by its cblas.h; repeated here so
+ * the build does not depend on which cblas.h the include path finds). */
+void openblas_set_num_threads(int num_threads);
+
+/* ---------------------------------------------------------------- hook */
+
+static tav_linear_hook_fn hook_fn;
+static void *hook_user;
+static pthread_mutex_t hook_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void tav_engine_set_linear_hook(tav_linear_hook_fn fn, void *user)
+{
+    pthread_mutex_lock(&hook_mu);
+    hook_fn = fn;
+    hook_user = user;
+    pthread_mutex_unlock(&hook_mu);
+}
+
+void tav_linear_blas_single_thread(void)
+{
+    openblas_set_num_threads(1);
+}
+
+/* ---------------------------------------------------------------- init */
+
+static tav_status load_bias(const tav_model *m, const char *prefix, int n_out, const float **out)
+{
+    char name[TAV_MODEL_MAX_NAME + 8];
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    const tav_tensor_view *b = tav_model_tensor_find(m, name);
+    if (!b)
+        return tav_fail(TAV_ERR_FORMAT, "model file lacks tensor '%s'", name);
+    if (b->dtype != TAV_DTYPE_F32 || b->n_elems != (size_t)n_out)
+        return tav_fail(TAV_ERR_FORMAT, "tensor '%s' is %s with %zu elements; expected f32 [%d]",
+                        name, tav_dtype_name(b->dtype), b->n_elems, n_out);
+    *out = b->data;
+    return TAV_OK;
+}
+
+tav_status tav_linear_init(tav_linear *l, const tav_model *m, const char *prefix, int need_bias)
+{
+    memset(l, 0, sizeof *l);
+    snprintf(l->name, sizeof l->name, "%s", prefix);
+    char name[TAV_MODEL_MAX_NAME + 8];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    const tav_tensor_view *w = tav_model_tensor_find(m, name);
+    if (!w)
+        return tav_fail(TAV_ERR_FORMAT, "model file lacks tensor '%s'", name);
+    if (w->ndim < 2 || w->shape[0] > TAV_MODEL_MAX_DIM ||
+        w->n_elems / (size_t)w->shape[0] > (size_t)TAV_GEMM_MAX_K)
+        return tav_fail(TAV_ERR_FORMAT, "tensor '%s' has an unusable shape for a linear layer",
+                        name);
+    l->n_out = (int)w->shape[0];
+    l->k = (int)(w->n_elems / (size_t)w->shape[0]);
+    const float *bias = NULL;
+    if (need_bias) {
+        tav_status st = load_bias(m, prefix, l->n_out, &bias);
+        if (st != TAV_OK)
+            return st;
+    }
+    switch (w->dtype) {
+    case TAV_DTYPE_F32:
+        l->w = w->data;
+        l->bias = bias;
+        return TAV_OK;
+    case TAV_DTYPE_S8: {
+        tav_status st = tav_gemm_pack_weights(w->data, w->scales, bias, l->n_out, l->k,
+                                              tav_simd_isa(), &l->pw);
+        if (st != TAV_OK)
+            return tav_fail(st, "packing int8 weights '%s': %s", name, tav_last_error());
+        l->bias = bias;
+        return TAV_OK;
+    }
+    default:
+        return tav_fail(TAV_ERR_FORMAT,
+                        "tensor '%s' is %s; the engine runs linear layers in f32 or s8", name,
+                        tav_dtype_name(w->dtype));
+    }
+}
+
+tav_status tav_linear_expect(const tav_linear *l, int n_out, int k)
+{
+    if (l->n_out != n_out || l->k != k)
+        return tav_fail(TAV_ERR_FORMAT, "tensor '%s.weight' is [%d, %d]; the configuration needs [%d, %d]",
+                        l->name, l->n_out, l->k, n_out, k);
+    return TAV_OK;
+}
+
+void tav_linear_free(tav_linear *l)
+{
+    if (!l)
+        return;
+    tav_gemm_free_weights(l->pw);
+    l->pw = NULL;
+}
+
+/* ---------------------------------------------------------------- forward */
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t tav_linear_scratch_bytes(const tav_linear *l, int m)
+{
+    if (!l->pw || m < 1)
+        return 0;
+    return align64((size_t)m * (size_t)l->k) + align64((size_t)m * sizeof(float)) +
+           align64(tav_gemm_workspace_size(l->pw, m));
+}
+
+static void apply_act(float *y, size_t n, tav_act act)
+{
+    if (act == TAV_ACT_GELU)
+        tav_simd_gelu(y, y, n);
+    else if (act == TAV_ACT_SILU)
+        tav_simd_silu(y, y, n);
+}
+
+typedef struct f32_job {
+    const tav_linear *l;
+    const float *x;
+    float *y;
+    int m;
+    tav_act act; /* TAV_ACT_NONE when a hook must see the pre-activation output */
+} f32_job;
+
+/* One tile: rows [r0, r0 + TAV_LINEAR_ROW_TILE) by one sgemm call. */
+static void f32_tile(void *ctx, int tile, int worker)
+{
+    (void)worker;
+    const f32_job *j = ctx;
+    const tav_linear *l = j->l;
+    int r0 = tile * TAV_LINEAR_ROW_TILE;
+    int rows = j->m - r0 < TAV_LINEAR_ROW_TILE ? j->m - r0 : TAV_LINEAR_ROW_TILE;
+    float *y = j->y + (size_t)r0 * l->n_out;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, l->n_out, l->k, 1.0f,
+                j->x + (size_t)r0 * l->k, l->k, l->w, l->k, 0.0f, y, l->n_out);
+    if (l->bias)
+        for (int r = 0; r < rows; r++)
+            tav_simd_add(y + (size_t)r * l->n_out, y + (size_t)r * l->n_out, l->bias,
+                         (size_t)l->n_out);
+    apply_act(y, (size_t)rows * l->n_out, j->act);
+}
+
+tav_status tav_linear_forward(const tav_linear *l, const float *x, int m, float *y, tav_act act,
+                              tav_pool *pool, const tav_linear_scratch *s)
+{
+    if (m < 1)
+        return TAV_OK;
+    if (l->pw) {
+        size_t need = tav_linear_scratch_bytes(l, m);
+        if (!s || s->bytes < need)
+            return tav_fail(TAV_ERR_INTERNAL, "linear '%s': %zu scratch bytes given, %zu needed",
+                            l->name, s ? s->bytes : 0, need);
+        int8_t *q = (int8_t *)s->buf;
+        float *qs = (float *)(s->buf + align64((size_t)m * (size_t)l->k));
+        void *ws = s->buf + align64((size_t)m * (size_t)l->k) + align64((size_t)m * sizeof(float));
+        tav_simd_quant_rows(q, qs, x, m, l->k);
+        return tav_gemm_s8(l->pw, q, qs, m, y, act, pool, ws);
+    }
+    tav_linear_hook_fn fn = hook_fn;
+    f32_job j = {l, x, y, m, fn ? TAV_ACT_NONE : act};
+    tav_pool_run_tiles(pool, (m + TAV_LINEAR_ROW_TILE - 1) / TAV_LINEAR_ROW_TILE, f32_tile, &j);
+    if (fn) {
+        pthread_mutex_lock(&hook_mu);
+        if (hook_fn)
+            hook_fn(hook_user, l->name, x, m, l->k, y, l->n_out);
+        pthread_mutex_unlock(&hook_mu);
+        apply_act(y, (size_t)m * l->n_out, act);
+    }
+    return TAV_OK;
+}
