@@ -1,6 +1,7 @@
 /* format.c — the int8 weight format: per-output-channel symmetric rows, and NMSE. */
 #include "quant/quant.h"
 
+#include <float.h>
 #include <math.h>
 
 /* ---------------------------------------------------------------- encode / decode */
@@ -23,6 +24,8 @@ tav_status tav_quant_encode_rows(int8_t *q, float *scale, const float *w, size_t
          * double, so subnormal rows (where 127/amax overflows a float) and
          * rows near FLT_MAX both round correctly. */
         float s = (float)((double)amax / 127.0);
+        if ((double)s * 127.0 > FLT_MAX) /* near FLT_MAX: 127 * s must stay finite */
+            s = nextafterf(s, 0.0f);
         scale[r] = s;
         if (s == 0.0f) { /* all zero, or below 127 * 2^-150: rounds to zeros */
             for (size_t j = 0; j < k; j++)
