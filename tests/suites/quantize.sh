@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# `tav quantize`: usage errors (exit 2), run-time failures (exit 1, nothing
+# written), a good run on the tiny golden model (exit 0, the file reads back
+# with s8 tensors, the report CSV), --keep.
+cd "$(dirname "$0")/../.."
+T=build/test-tmp/quantize-suite
+rm -rf "$T"; mkdir -p "$T"
+TINY=tests/data/tiny.tavm
+OUT=$T/out.log
+t() {  # name, expected status, command...
+    local name=$1 want=$2; shift 2
+    "$@" >"$OUT" 2>&1; local got=$?
+    if [ "$got" -eq "$want" ]; then echo "PASS quantize_$name"; else
+        echo "FAIL quantize_$name: exit $got, wanted $want"; cat "$OUT"; fi
+}
+has() {  # name, pattern: the last command's output contains pattern
+    if grep -q -- "$2" "$OUT"; then echo "PASS quantize_$1"; else
+        echo "FAIL quantize_$1: output lacks '$2'"; cat "$OUT"; fi
+}
+absent() {  # name, file: must not exist
+    if [ ! -e "$2" ]; then echo "PASS quantize_$1"; else echo "FAIL quantize_$1: $2 exists"; fi
+}
+
+# usage
+t help 0 ./tav quantize --help
+has help_text "max-nmse"
+t no_args 2 ./tav quantize
+t one_arg 2 ./tav quantize "$TINY"
+t three_args 2 ./tav quantize "$TINY" "$T/a.tavm" "$T/b.tavm"
+t unknown_flag 2 ./tav quantize --frob "$TINY" "$T/a.tavm"
+t bad_nmse 2 ./tav quantize --max-nmse abc "$TINY" "$T/a.tavm"
+t negative_nmse 2 ./tav quantize --max-weight-nmse -1 "$TINY" "$T/a.tavm"
+t keep_no_value 2 ./tav quantize "$TINY" "$T/a.tavm" --keep
+t no_calib_conflict 2 ./tav quantize --no-calib --max-nmse 0.1 "$TINY" "$T/a.tavm"
+has usage_hint "Try 'tav quantize --help'"
+absent usage_writes_nothing "$T/a.tavm"
+
+# a good run
+t tiny 0 ./tav quantize "$TINY" "$T/tiny-int8.tavm" --report "$T/report.csv"
+has tiny_table "dit.blocks.0.attn_s.q.weight"
+has tiny_totals "46 of 116 tensors int8"
+has tiny_calib_honest "calibration:"
+t tiny_reads_back 0 ./tav info -v "$T/tiny-int8.tavm"
+has tiny_s8 "s8       46 tensors"
+has tiny_provenance "quant.source_sha256"
+if [ "$(wc -l < "$T/report.csv")" -eq 117 ] && head -1 "$T/report.csv" | grep -q '^tensor,shape,'; then
+    echo "PASS quantize_report_csv"; else echo "FAIL quantize_report_csv"; cat "$T/report.csv"; fi
+
+# --keep: every dit.* tensor stays f32
+t keep 0 ./tav quantize --keep 'dit.*' --keep 'ae.*' "$TINY" "$T/keep.tavm"
+./tav info -v "$T/keep.tavm" >"$OUT" 2>&1
+if grep -E '^ +[0-9]+ +(dit|ae)\.' "$OUT" | grep -q ' s8 '; then
+    echo "FAIL quantize_keep_applied"; grep ' s8 ' "$OUT"; else echo "PASS quantize_keep_applied"; fi
+has keep_text_still_int8 "s8        6 tensors"
+
+# run-time failures: exit 1, a message, no output
+t already_quantised 1 ./tav quantize "$T/tiny-int8.tavm" "$T/twice.tavm"
+has already_quantised_msg "already quantised"
+absent already_quantised_nothing "$T/twice.tavm"
+head -c 3000 "$TINY" > "$T/trunc.tavm"
+t truncated 1 ./tav quantize "$T/trunc.tavm" "$T/x.tavm"
+has truncated_msg "truncated"
+cp "$TINY" "$T/flip.tavm"
+printf '\x42' | dd of="$T/flip.tavm" bs=1 seek=300000 conv=notrunc status=none
+t corrupted 1 ./tav quantize "$T/flip.tavm" "$T/x.tavm"
+has corrupted_msg "checksum"
+t missing_input 1 ./tav quantize "$T/nope.tavm" "$T/x.tavm"
+absent failures_write_nothing "$T/x.tavm"
+t unwritable_dir 1 ./tav quantize "$TINY" "$T/no/such/dir/x.tavm"
+has unwritable_msg "no/such/dir/x.tavm"
+t same_path 1 ./tav quantize "$TINY" "$TINY"
+has same_path_msg "is the input file"
+t bad_report_path 1 ./tav quantize "$TINY" "$T/r.tavm" --report "$T/no/such/r.csv"
+has bad_report_msg "no/such/r.csv"
+
+# full disk (a file-size limit makes write() fail the same way)
+if (ulimit -f 64; trap '' XFSZ; ./tav quantize "$TINY" "$T/full.tavm") >"$OUT" 2>&1; then
+    echo "FAIL quantize_disk_full: succeeded"; else
+    if grep -q "File too large" "$OUT" && [ ! -e "$T/full.tavm" ] && \
+       [ -z "$(ls "$T" | grep 'full.tavm.tmp')" ]; then echo "PASS quantize_disk_full"; else
+        echo "FAIL quantize_disk_full"; cat "$OUT"; ls "$T"; fi
+fi
+rm -rf "$T"
