@@ -20,7 +20,7 @@ typedef struct subcommand {
 static const subcommand commands[] = {
     {"version", tav_cmd_version, "print the version and build configuration"},
     {"info", tav_cmd_info, "show a model file's metadata and tensor table"},
-    {"generate", NULL, "make a video from scene prompts"},
+    {"generate", tav_cmd_generate, "make a video from scene prompts"},
     {"quantize", tav_cmd_quantize, "turn an fp32 model file into an int8 one"},
     {"bench", tav_cmd_bench, "measure kernels and generation speed"},
     {"scenes", tav_cmd_scenes, "detect scene cuts in a video"},
