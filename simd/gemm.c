@@ -193,16 +193,8 @@ static void epilogue(const gemm_job *j, const int32_t *c, int ldc, int m0, int m
             continue;
         }
         float *o = j->out + (size_t)i * pw->n;
-        const float as = j->ascale[i];
-        for (int q = n0; q < n1; q++) {
-            int32_t s = pw->comp ? ci[q - n0] - pw->comp[q] : ci[q - n0];
-            /* the reference's order, one rounding per statement */
-            float sc = pw->wscale[q] * as;
-            float v = (float)s * sc;
-            if (pw->bias)
-                v = v + pw->bias[q];
-            o[q] = v;
-        }
+        j->kk->epilogue(o + n0, ci, pw->comp ? pw->comp + n0 : NULL, pw->wscale + n0,
+                        pw->bias ? pw->bias + n0 : NULL, j->ascale[i], n1 - n0);
         if (j->act == TAV_ACT_GELU)
             j->kk->gelu(o + n0, o + n0, (size_t)(n1 - n0));
         else if (j->act == TAV_ACT_SILU)

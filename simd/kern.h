@@ -31,6 +31,11 @@ typedef struct tav_kern {
     tav_afmt afmt;    /* how activations are packed */
     int mc, nc, kc;   /* tile rows (mult of mr), tile channels (mult of nr), depth chunk (mult of ku) */
     tav_ukr_fn ukr;
+    /* one row segment of the GEMM epilogue: o[q] = (float)(c[q] - comp[q]) *
+     * (wscale[q] * ascale) (+ bias[q]); comp and bias may be NULL. Must give
+     * the scalar formula's bits: no FMA contraction, one rounding per step. */
+    void (*epilogue)(float *o, const int32_t *c, const int32_t *comp, const float *wscale,
+                     const float *bias, float ascale, int n);
     /* fp32 ops (same contracts as simd.h) */
     void (*quant_rows)(int8_t *q, float *scale, const float *x, int rows, int k);
     void (*layernorm)(float *y, const float *x, int rows, int n, const float *gamma,
@@ -53,6 +58,8 @@ const tav_kern *tav_kern_get(tav_isa isa);
 const tav_kern *tav_kern_active(void);
 
 extern const tav_kern tav_kern_scalar;
+void tav_scalar_epilogue(float *o, const int32_t *c, const int32_t *comp, const float *wscale,
+                         const float *bias, float ascale, int n);
 #if defined(__x86_64__)
 extern const tav_kern tav_kern_avx2;
 extern const tav_kern tav_kern_avx512vnni;
@@ -71,6 +78,8 @@ void tav_avx2_mul(float *y, const float *a, const float *b, size_t n);
 extern const tav_kern tav_kern_neon;
 extern const tav_kern tav_kern_neondot;
 /* NEON fp32 ops (simd/arm/kern_neon.c), shared by the dotprod table */
+void tav_neon_epilogue(float *o, const int32_t *c, const int32_t *comp, const float *wscale,
+                       const float *bias, float ascale, int n);
 void tav_neon_quant_rows(int8_t *q, float *scale, const float *x, int rows, int k);
 void tav_neon_layernorm(float *y, const float *x, int rows, int n, const float *gamma,
                         const float *beta, float eps);

@@ -32,12 +32,27 @@ static void ukr_scalar(int kc, const void *ap, const int8_t *w, int32_t *c, int 
             c[i * ldc + j] = acc[i][j];
 }
 
+void tav_scalar_epilogue(float *o, const int32_t *c, const int32_t *comp, const float *wscale,
+                         const float *bias, float ascale, int n)
+{
+    for (int q = 0; q < n; q++) {
+        int32_t s = comp ? c[q] - comp[q] : c[q];
+        /* the reference's order, one rounding per statement */
+        float sc = wscale[q] * ascale;
+        float v = (float)s * sc;
+        if (bias)
+            v = v + bias[q];
+        o[q] = v;
+    }
+}
+
 const tav_kern tav_kern_scalar = {
     .isa = TAV_ISA_SCALAR,
     .mr = S_MR, .nr = S_NR, .ku = S_KU,
     .afmt = TAV_AFMT_S8,
     .mc = 32, .nc = 64, .kc = 512,
     .ukr = ukr_scalar,
+    .epilogue = tav_scalar_epilogue,
     .quant_rows = tav_ref_quant_rows,
     .layernorm = tav_ref_layernorm,
     .rmsnorm = tav_ref_rmsnorm,

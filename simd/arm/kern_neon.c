@@ -54,6 +54,27 @@ static void ukr_neon(int kc, const void *ap, const int8_t *w, int32_t *c, int ld
     }
 }
 
+/* o = (float)(c - comp) * (wscale * ascale) (+ bias), 4 lanes; separate
+ * roundings like the scalar formula (vmul then vadd, never vfma). */
+void tav_neon_epilogue(float *o, const int32_t *c, const int32_t *comp, const float *wscale,
+                       const float *bias, float ascale, int n)
+{
+    int q = 0;
+    for (; q + 4 <= n; q += 4) {
+        int32x4_t s = vld1q_s32(c + q);
+        if (comp)
+            s = vsubq_s32(s, vld1q_s32(comp + q));
+        float32x4_t sc = vmulq_n_f32(vld1q_f32(wscale + q), ascale);
+        float32x4_t v = vmulq_f32(vcvtq_f32_s32(s), sc);
+        if (bias)
+            v = vaddq_f32(v, vld1q_f32(bias + q));
+        vst1q_f32(o + q, v);
+    }
+    if (q < n)
+        tav_scalar_epilogue(o + q, c + q, comp ? comp + q : NULL, wscale + q,
+                            bias ? bias + q : NULL, ascale, n - q);
+}
+
 /* ---------------------------------------------------------------- exp */
 
 /* e^x, clamped to [-87.3, 88.3]: x = n ln2 + r, degree-6 polynomial of e^r
@@ -259,6 +280,7 @@ const tav_kern tav_kern_neon = {
     .afmt = TAV_AFMT_S8,
     .mc = 32, .nc = 128, .kc = 512,
     .ukr = ukr_neon,
+    .epilogue = tav_neon_epilogue,
     .quant_rows = tav_neon_quant_rows,
     .layernorm = tav_neon_layernorm,
     .rmsnorm = tav_neon_rmsnorm,

@@ -56,6 +56,7 @@ const tav_kern tav_kern_neondot = {
     .afmt = TAV_AFMT_S8,
     .mc = 64, .nc = 128, .kc = 512,
     .ukr = ukr_neondot,
+    .epilogue = tav_neon_epilogue,
     .quant_rows = tav_neon_quant_rows,
     .layernorm = tav_neon_layernorm,
     .rmsnorm = tav_neon_rmsnorm,

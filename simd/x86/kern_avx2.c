@@ -63,6 +63,28 @@ static void ukr_avx2(int kc, const void *ap, const int8_t *w, int32_t *c, int ld
 #undef STORE
 }
 
+/* o = (float)(c - comp) * (wscale * ascale) (+ bias): mul, mul, add as
+ * separate roundings, like the scalar formula (no FMA here on purpose). */
+static void epilogue_avx2(float *o, const int32_t *c, const int32_t *comp, const float *wscale,
+                          const float *bias, float ascale, int n)
+{
+    const __m256 as = _mm256_set1_ps(ascale);
+    int q = 0;
+    for (; q + 8 <= n; q += 8) {
+        __m256i s = _mm256_loadu_si256((const __m256i *)(c + q));
+        if (comp)
+            s = _mm256_sub_epi32(s, _mm256_loadu_si256((const __m256i *)(comp + q)));
+        __m256 sc = _mm256_mul_ps(_mm256_loadu_ps(wscale + q), as);
+        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(s), sc);
+        if (bias)
+            v = _mm256_add_ps(v, _mm256_loadu_ps(bias + q));
+        _mm256_storeu_ps(o + q, v);
+    }
+    if (q < n)
+        tav_scalar_epilogue(o + q, c + q, comp ? comp + q : NULL, wscale + q,
+                            bias ? bias + q : NULL, ascale, n - q);
+}
+
 /* ---------------------------------------------------------------- exp */
 
 /* e^x for x in [-87.3, 88.3] (clamped outside): Cody-Waite reduction
@@ -342,6 +364,7 @@ const tav_kern tav_kern_avx2 = {
     .afmt = TAV_AFMT_S16,
     .mc = 48, .nc = 128, .kc = 512,
     .ukr = ukr_avx2,
+    .epilogue = epilogue_avx2,
     .quant_rows = tav_avx2_quant_rows,
     .layernorm = tav_avx2_layernorm,
     .rmsnorm = tav_avx2_rmsnorm,

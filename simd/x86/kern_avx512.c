@@ -62,6 +62,28 @@ static void ukr_avx512vnni(int kc, const void *ap, const int8_t *w, int32_t *c, 
 #undef STORE
 }
 
+/* o = (float)(c - comp) * (wscale * ascale) (+ bias), 16 lanes; separate
+ * roundings like the scalar formula (no FMA on purpose). */
+static void epilogue_avx512(float *o, const int32_t *c, const int32_t *comp, const float *wscale,
+                            const float *bias, float ascale, int n)
+{
+    const __m512 as = _mm512_set1_ps(ascale);
+    int q = 0;
+    for (; q + 16 <= n; q += 16) {
+        __m512i s = _mm512_loadu_si512(c + q);
+        if (comp)
+            s = _mm512_sub_epi32(s, _mm512_loadu_si512(comp + q));
+        __m512 sc = _mm512_mul_ps(_mm512_loadu_ps(wscale + q), as);
+        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(s), sc);
+        if (bias)
+            v = _mm512_add_ps(v, _mm512_loadu_ps(bias + q));
+        _mm512_storeu_ps(o + q, v);
+    }
+    if (q < n)
+        tav_scalar_epilogue(o + q, c + q, comp ? comp + q : NULL, wscale + q,
+                            bias ? bias + q : NULL, ascale, n - q);
+}
+
 /* Register-only vpdpbusd loop: 16 independent zmm accumulators per
  * iteration (enough to hide the 4-5 cycle latency at 2/cycle), 64 MACs each. */
 static double peak_avx512vnni(int variant, long iters)
@@ -95,6 +117,7 @@ const tav_kern tav_kern_avx512vnni = {
     .afmt = TAV_AFMT_U8,
     .mc = 96, .nc = 128, .kc = 768,
     .ukr = ukr_avx512vnni,
+    .epilogue = epilogue_avx512,
     .quant_rows = tav_avx2_quant_rows,
     .layernorm = tav_avx2_layernorm,
     .rmsnorm = tav_avx2_rmsnorm,
