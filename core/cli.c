@@ -25,7 +25,7 @@ static const subcommand commands[] = {
     {"bench", tav_cmd_bench, "measure kernels and generation speed"},
     {"scenes", tav_cmd_scenes, "detect scene cuts in a video"},
     {"template", tav_cmd_template, "fill a procedure template into scene prompts"},
-    {"kiosk", NULL, "serve the operator web page"},
+    {"kiosk", tav_cmd_kiosk, "serve the operator web page"},
     {"eval", NULL, "measure scene-count accuracy and adherence"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -30,6 +30,7 @@ int tav_cmd_info(int argc, char **argv);
 int tav_cmd_generate(int argc, char **argv); /* core/cli_generate.c */
 int tav_cmd_template(int argc, char **argv); /* kiosk/cli_template.c */
 int tav_cmd_quantize(int argc, char **argv); /* quant/cli_quantize.c */
+int tav_cmd_kiosk(int argc, char **argv);    /* kiosk/cli_kiosk.c */
 int tav_cmd_bench(int argc, char **argv);    /* core/cli_bench.c */
 int tav_cmd_scenes(int argc, char **argv);   /* core/cli_scenes.c */
 
