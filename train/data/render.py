@@ -227,20 +227,30 @@ class _Ctx:
         self.hh = F32(hh)
 
 
+TRAVEL = 0.42            # world distance of moves_along (x speed)
+LIFT = 0.26              # world height of lifted (x speed)
+CLOSE_AMP = 0.5          # close framing magnifies ~1.7x: scale motion back to a similar screen size
+MIN_ACTION_FRAMES = 12   # the full action takes at least this many frames (1.5 s at 8 fps)
+
+
+def _amp(sp: SceneSpec) -> float:
+    return sp.speed * (CLOSE_AMP if sp.framing == "close" else 1.0)
+
+
 def _piece_pose(c: _Ctx):
     """Apply the action to the piece pose (the parts every station shares)."""
     sp, p = c.spec, c.p
     if sp.action == "moves_along":
-        c.x = c.x + F32(sp.direction * 0.42 * sp.speed) * (p - F32(0.5))
+        c.x = c.x + F32(sp.direction * TRAVEL * _amp(sp)) * (p - F32(0.5))
     elif sp.action == "rotates":
-        c.ang = F32(sp.direction * np.pi * 0.9 * sp.speed) * p
+        c.ang = F32(sp.direction * np.pi * 0.9 * _amp(sp)) * p
     elif sp.action == "presses_down":
-        q = _smooth(0.15, 0.6, p)
+        q = _smooth(0.4, 0.85, p)
         c.sym = 1 - F32(0.45) * q
         c.sxm = 1 + F32(0.25) * q
         c.y = c.surf - c.s * c.hh * c.sym
     elif sp.action == "lifted":
-        c.y = c.y - F32(0.26 * sp.speed) * _smooth(0.1, 0.9, p)
+        c.y = c.y - F32(LIFT * _amp(sp)) * _smooth(0.1, 0.9, p)
     elif sp.action == "drilled":
         c.hole = F32(0.28) * _smooth(0.45, 0.8, p)
     elif sp.action == "packed":
@@ -299,8 +309,8 @@ def _station_press(c: _Ctx):
     # ram: rests high; comes down onto the piece for presses_down
     if c.spec.action == "presses_down":
         top_of_piece = c.y - c.s * c.hh * c.sym
-        idle = s - F32(0.32)
-        ram_bot = idle + (top_of_piece - idle) * _smooth(0.0, 0.15, c.p)
+        idle = s - 2 * c.s * c.hh - F32(0.07)
+        ram_bot = idle + (top_of_piece - idle) * _smooth(0.0, 0.45, c.p)
     else:
         ram_bot = _per_frame(s - 0.32, cv.n)
     yield
@@ -465,7 +475,10 @@ def render_scene(spec: SceneSpec, n_frames: int = 16, size: int = 64,
         rng = np.random.default_rng(0)
     t = _scene_times(n_frames, pad_before, pad_after)
     n = t.shape[0]
-    p = np.clip(F32(spec.phase) + t * F32(1.0 - spec.phase), 0.0, 1.0).astype(F32)
+    # action progress: a scene shorter than MIN_ACTION_FRAMES shows only part of the action, so
+    # short scenes do not move faster (fast motion looks like a cut and is hard to learn)
+    rate = n_frames / max(n_frames, MIN_ACTION_FRAMES)
+    p = np.clip(F32(spec.phase) + t * F32((1.0 - spec.phase) * rate), 0.0, 1.0).astype(F32)
 
     # camera: wide looks at the middle of the station; close looks at the piece
     surf = spec.floor_y - SURFACE[spec.station]
@@ -473,9 +486,9 @@ def render_scene(spec: SceneSpec, n_frames: int = 16, size: int = 64,
         cx0 = spec.piece_x
         cy0 = surf - NOMINAL_SIZE * spec.piece_scale * HALF_H[spec.piece] - 0.05
         if spec.action == "moves_along":           # follow the travelling piece part-way
-            cx0 = cx0 + 0.25 * spec.direction * 0.42 * spec.speed * (np.clip(t, 0, 1) - 0.5)
+            cx0 = cx0 + 0.4 * spec.direction * TRAVEL * _amp(spec) * (p - 0.5)
         if spec.action == "lifted":
-            cy0 = cy0 - 0.12
+            cy0 = cy0 - 0.5 * LIFT * _amp(spec)
         if spec.action == "packed":
             cy0 = cy0 - 0.16
     else:
