@@ -221,10 +221,14 @@ static tav_status calibrate(const tav_model *in, const char *path, const tav_qua
     }
     tav_quant_calib *c;
     tav_status st = tav_quant_calib_init(&c);
+    /* Every weight the engine may call as a linear is measured, kept ones
+     * too: their out_nmse is what int8 would cost them (docs/quantization.md
+     * uses it to justify the static clauses). */
     for (size_t i = 0; !st && i < rep->n_layers; i++) {
-        if (!cand[i])
-            continue;
         const tav_tensor_view *t = tav_model_tensor_at(in, i);
+        if (!q[i] || !ends_with(t->name, ".weight") ||
+            t->n_elems / (size_t)t->shape[0] > TAV_GEMM_MAX_K || t->shape[0] > 0x7fffffff)
+            continue;
         st = tav_quant_calib_add_layer(c, t->name, q[i], s[i], find_bias(in, t), (int)t->shape[0],
                                        (int)(t->n_elems / (size_t)t->shape[0]));
     }
@@ -237,10 +241,12 @@ static tav_status calibrate(const tav_model *in, const char *path, const tav_qua
     }
     for (size_t i = 0; !st && i < rep->n_layers; i++) {
         tav_quant_layer *L = &rep->layers[i];
-        if (!cand[i])
-            continue;
-        tav_quant_calib_result(c, L->name, &L->out_nmse, &L->out_calls);
-        if (p->max_nmse > 0 && L->out_calls > 0 && !(L->out_nmse <= p->max_nmse)) {
+        if (tav_quant_calib_result(c, L->name, &L->out_nmse, &L->out_calls) != TAV_OK) {
+            tav_clear_error(); /* not a linear: stays NaN */
+            L->out_nmse = NAN;
+            L->out_calls = 0;
+        }
+        if (cand[i] && p->max_nmse > 0 && L->out_calls > 0 && !(L->out_nmse <= p->max_nmse)) {
             cand[i] = 0;
             L->reason = "output NMSE above --max-nmse";
         }

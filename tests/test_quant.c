@@ -34,6 +34,12 @@
  * 1e-2 or more) without flaking on rounding luck. */
 #define TOL_TINY_WEIGHT_NMSE 1e-4
 
+/* Per-layer output NMSE of the tiny model with int8 weights and activations
+ * on the calibration prompts: the two roundings add to ~1e-4 (measured
+ * 1.6e-5..1.3e-4). 1e-3 = the default --max-nmse: no layer of the tiny
+ * model may trip it. */
+#define TOL_TINY_OUT_NMSE 1e-3
+
 /* Calibrator vs a direct recomputation with simd's reference kernels: the same
  * int8 products, summed in another order only in the final double sums. */
 #define TOL_CALIB_REL 1e-9
@@ -368,12 +374,22 @@ static void test_convert_tiny(void)
     CHECK_STR_CONTAINS(s, TAV_QUANT_RULE_NAME);
     CHECK(tav_model_meta_get_str(q, "quant.calibration", &s) == TAV_OK);
     CHECK_STR_CONTAINS(s, rep.calib_note);
-    /* the output NMSE is measured or honestly absent, never made up */
-    for (size_t i = 0; i < rep.n_layers; i++)
-        if (!rep.calibrated)
-            CHECK(isnan(rep.layers[i].out_nmse) && rep.layers[i].out_calls == 0);
-    if (!rep.calibrated)
-        CHECK_STR_CONTAINS(rep.calib_note, "not run");
+    /* output NMSE: measured through the fp32 engine for every linear/conv
+     * (kept ones too), absent (NaN) for everything else */
+    CHECK_EQ_INT(rep.calibrated, tav_quant_calib_available());
+    if (rep.calibrated) {
+        CHECK_STR_CONTAINS(rep.calib_note, "3 prompts");
+        for (size_t i = 0; i < rep.n_layers; i++) {
+            const tav_quant_layer *L = &rep.layers[i];
+            int linear = (L->ndim == 2 || L->ndim == 4) && !strstr(L->name, "emb") &&
+                         !strstr(L->name, "pos_");
+            CHECK_EQ_INT(L->out_calls > 0, linear);
+            if (linear)
+                CHECK(L->out_nmse > 0 && L->out_nmse < TOL_TINY_OUT_NMSE);
+            else
+                CHECK(isnan(L->out_nmse));
+        }
+    }
 
     /* deterministic: the same input gives the same bytes */
     tav_quant_report rep2;
@@ -433,6 +449,81 @@ static void test_keep_and_weight_rule(void)
     CHECK_STR_CONTAINS(rule, "5e-05");
     tav_model_close(q);
     tav_quant_report_free(&rep);
+}
+
+static void test_max_nmse_rule(void)
+{
+    if (!tav_quant_calib_available()) {
+        SKIP("calibration needs the engine");
+        return;
+    }
+    ensure_out_dir();
+    tav_quant_params p = tav_quant_default_params();
+    p.max_nmse = 6e-5; /* between the tiny model's best and worst layers */
+    tav_quant_report rep;
+    CHECK_EQ_INT(tav_quant_file_convert(TINY, OUT_DIR "/tiny-nmse.tavm", &p, &rep), TAV_OK);
+    size_t kept = 0, s8 = 0;
+    for (size_t i = 0; i < rep.n_layers; i++) {
+        const tav_quant_layer *L = &rep.layers[i];
+        if (L->dtype_out == TAV_DTYPE_S8) {
+            s8++;
+            CHECK(L->out_nmse <= p.max_nmse);
+        }
+        if (L->reason && strstr(L->reason, "--max-nmse")) {
+            kept++;
+            CHECK(L->out_nmse > p.max_nmse && L->dtype_out == TAV_DTYPE_F32);
+        }
+    }
+    CHECK(kept > 0 && s8 > 0);
+    CHECK_EQ_INT(rep.n_s8 + kept, 46);
+    tav_quant_report_free(&rep);
+}
+
+static void test_calib_prompts(void)
+{
+    if (!tav_quant_calib_available()) {
+        SKIP("calibration needs the engine");
+        return;
+    }
+    ensure_out_dir();
+    tav_quant_params p = tav_quant_default_params();
+    const char *good[] = {"a red gear moves along the conveyor | the press stamps a blue plate"};
+    p.calib_prompts = good;
+    p.n_calib_prompts = 1;
+    tav_quant_report rep;
+    CHECK_EQ_INT(tav_quant_file_convert(TINY, OUT_DIR "/tiny-calib.tavm", &p, &rep), TAV_OK);
+    CHECK(rep.calibrated);
+    CHECK_STR_CONTAINS(rep.calib_note, "1 prompts from the caller");
+    const tav_quant_layer *fc = NULL;
+    for (size_t i = 0; i < rep.n_layers; i++)
+        if (strcmp(rep.layers[i].name, "dit.blocks.0.mlp.fc1.weight") == 0)
+            fc = &rep.layers[i];
+    CHECK(fc && fc->out_calls == 6); /* 3 steps x (prompt + unconditional) */
+    tav_quant_report_free(&rep);
+
+    const char *bad[] = {"a red gear | the sprocket wobbles"};
+    p.calib_prompts = bad;
+    unlink(OUT_DIR "/tiny-calib-bad.tavm");
+    CHECK_EQ_INT(tav_quant_file_convert(TINY, OUT_DIR "/tiny-calib-bad.tavm", &p, &rep),
+                 TAV_ERR_UNKNOWN_WORD);
+    CHECK_STR_CONTAINS(tav_last_error(), "sprocket");
+    CHECK(!file_exists(OUT_DIR "/tiny-calib-bad.tavm"));
+    tav_quant_report_free(&rep);
+
+    /* a model from memory cannot be run by the engine: said, not measured */
+    tav_model *m;
+    tav_model_writer *w;
+    if (tav_model_open(TINY, 0, &m) == TAV_OK && tav_model_writer_init(&w) == TAV_OK) {
+        p = tav_quant_default_params();
+        CHECK_EQ_INT(tav_quant_model_convert(m, &p, w, &rep), TAV_OK);
+        CHECK(!rep.calibrated);
+        CHECK_STR_CONTAINS(rep.calib_note, "not run");
+        for (size_t i = 0; i < rep.n_layers; i++)
+            CHECK(isnan(rep.layers[i].out_nmse));
+        tav_quant_report_free(&rep);
+        tav_model_writer_free(w);
+        tav_model_close(m);
+    }
 }
 
 /* ---------------------------------------------------------------- bad inputs and outputs */
@@ -688,6 +779,8 @@ int main(void)
     RUN(test_rule_on_tiny);
     RUN(test_convert_tiny);
     RUN(test_keep_and_weight_rule);
+    RUN(test_max_nmse_rule);
+    RUN(test_calib_prompts);
     RUN(test_already_quantised);
     RUN(test_corrupt_inputs);
     RUN(test_unwritable_outputs);
