@@ -29,6 +29,9 @@ TEST_PKGS=(
   python3-torch               # train/ toolchain tests (model shapes, golden vectors)
   python3-pil                 # contact sheets from train/
   ffmpeg                      # ffprobe checks on written MP4s
+  chromium                    # kiosk browser test (tests/suites/kiosk_browser.sh), headless
+  chromium-driver             # WebDriver for that test (chromedriver)
+  python3-selenium            # drives chromium from tests/browser/kiosk_browser.py
 )
 TRAIN_PKGS=(
   python3-torch
