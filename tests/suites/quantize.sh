@@ -53,6 +53,27 @@ if grep -E '^ +[0-9]+ +(dit|ae)\.' "$OUT" | grep -q ' s8 '; then
     echo "FAIL quantize_keep_applied"; grep ' s8 ' "$OUT"; else echo "PASS quantize_keep_applied"; fi
 has keep_text_still_int8 "s8        6 tensors"
 
+# calibration: output NMSE measured on prompts through the fp32 engine
+t calib_default 0 ./tav quantize "$TINY" "$T/c.tavm" --report "$T/c.csv"
+has calib_default_note "calibration: 3 prompts"
+if awk -F, 'NR>1 && $2 ~ /x/ && $1 !~ /emb|pos_/ && ($7 == "" || $8 == 0) {bad=1} END {exit bad}' "$T/c.csv"; then
+    echo "PASS quantize_calib_every_linear_measured"; else
+    echo "FAIL quantize_calib_every_linear_measured"; cat "$T/c.csv"; fi
+printf '# calibration prompts\n\na red gear moves along the conveyor | the press stamps a blue plate\n' > "$T/prompts.txt"
+t calib_file 0 ./tav quantize --calib "$T/prompts.txt" "$TINY" "$T/c2.tavm"
+has calib_file_note "1 prompts from the caller"
+printf 'the sprocket wobbles\n' > "$T/bad-prompts.txt"
+t calib_unknown_word 1 ./tav quantize --calib "$T/bad-prompts.txt" "$TINY" "$T/c3.tavm"
+has calib_unknown_word_named "sprocket"
+absent calib_unknown_word_nothing "$T/c3.tavm"
+t calib_missing_file 1 ./tav quantize --calib "$T/nope.txt" "$TINY" "$T/c3.tavm"
+: > "$T/empty.txt"
+t calib_empty_file 1 ./tav quantize --calib "$T/empty.txt" "$TINY" "$T/c3.tavm"
+t max_nmse 0 ./tav quantize --max-nmse 6e-5 "$TINY" "$T/c4.tavm"
+has max_nmse_applied "output NMSE above --max-nmse"
+t no_calib 0 ./tav quantize --no-calib "$TINY" "$T/c5.tavm"
+has no_calib_note "calibration: not run (disabled)"
+
 # run-time failures: exit 1, a message, no output
 t already_quantised 1 ./tav quantize "$T/tiny-int8.tavm" "$T/twice.tavm"
 has already_quantised_msg "already quantised"
