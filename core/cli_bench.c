@@ -160,15 +160,22 @@ static void print_gemm_header(const bench_opts *o)
            "GOP/s", "sgemm", "x sgemm", "peak", "% peak", "2t/1t");
 }
 
-/* One path, shape and thread count; prints a row. gops1: the 1-thread
- * result of the same shape (for the speedup column), 0 if none. */
-static double bench_gemm_one(const bench_opts *o, tav_isa isa, const gemm_shape *s, int threads,
-                             tav_pool *pool, gemm_bufs *b, double peak, double sgemm_gflops,
-                             double gops1)
+/* One measured row of the table. */
+typedef struct gemm_row {
+    tav_isa isa;
+    int threads;
+    double gops, peak, gemm_s, quant_s;
+} gemm_row;
+
+/* Times the int8 GEMM of one path, shape and thread count (fp32 output, no
+ * activation; the activations are quantised beforehand and that time is
+ * reported apart as quant_ms). Returns 0, or -1 with a message. */
+static int time_gemm(const bench_opts *o, const gemm_shape *s, tav_pool *pool, gemm_bufs *b,
+                     gemm_row *r)
 {
     const int m = s->m, k = s->k, n = BENCH_TOKENS;
     tav_gemm_weights *pw = NULL;
-    if (tav_gemm_pack_weights(b->wq, b->wscale, NULL, m, k, isa, &pw) != TAV_OK) {
+    if (tav_gemm_pack_weights(b->wq, b->wscale, NULL, m, k, r->isa, &pw) != TAV_OK) {
         fprintf(stderr, "tav bench: %s\n", tav_last_error());
         return -1;
     }
@@ -176,36 +183,56 @@ static double bench_gemm_one(const bench_opts *o, tav_isa isa, const gemm_shape 
     b->ws = tav_malloc(tav_gemm_workspace_size(pw, n));
     if (!b->ws) {
         tav_gemm_free_weights(pw);
+        fprintf(stderr, "tav bench: out of memory\n");
         return -1;
     }
-    double reps_s = o->quick ? 0.15 : 0.4, t_gemm, t_quant;
-    tav_simd_set_isa(isa);
-    TIME_BEST(t_quant, 2, reps_s / 4, tav_simd_quant_rows(b->xq, b->ascale, b->x, n, k));
+    double reps_s = o->quick ? 0.15 : 0.4;
+    tav_simd_set_isa(r->isa);
+    TIME_BEST(r->quant_s, 3, reps_s / 4, tav_simd_quant_rows(b->xq, b->ascale, b->x, n, k));
     tav_gemm_s8(pw, b->xq, b->ascale, n, b->out, TAV_ACT_NONE, pool, b->ws); /* warm up */
-    TIME_BEST(t_gemm, 3, reps_s,
+    TIME_BEST(r->gemm_s, 5, reps_s,
               tav_gemm_s8(pw, b->xq, b->ascale, n, b->out, TAV_ACT_NONE, pool, b->ws));
     tav_gemm_free_weights(pw);
+    r->gops = 2.0 * m * n * (double)k / r->gemm_s * 1e-9;
+    return 0;
+}
 
-    double ops = 2.0 * m * n * (double)k, gops = ops / t_gemm * 1e-9;
-    double pct = peak > 0 ? 100.0 * gops / peak : 0.0;
+static void print_row(const bench_opts *o, const gemm_shape *s, const gemm_row *r,
+                      double sgemm_gflops, double gops1)
+{
+    const int n = BENCH_TOKENS;
+    double pct = r->peak > 0 ? 100.0 * r->gops / r->peak : 0.0;
     if (o->json) {
         printf("{\"bench\":\"gemm\",\"isa\":\"%s\",\"threads\":%d,\"m\":%d,\"k\":%d,\"n\":%d,"
                "\"gops\":%.2f,\"sgemm_gflops\":%.2f,\"ratio_sgemm\":%.3f,\"peak_gops\":%.2f,"
                "\"pct_peak\":%.1f,\"gemm_ms\":%.3f,\"quant_ms\":%.3f",
-               tav_simd_isa_name(isa), threads, m, k, n, gops, sgemm_gflops, gops / sgemm_gflops,
-               peak, pct, t_gemm * 1e3, t_quant * 1e3);
+               tav_simd_isa_name(r->isa), r->threads, s->m, s->k, n, r->gops, sgemm_gflops,
+               r->gops / sgemm_gflops, r->peak, pct, r->gemm_s * 1e3, r->quant_s * 1e3);
         if (gops1 > 0)
-            printf(",\"speedup_vs_1t\":%.3f", gops / gops1);
+            printf(",\"speedup_vs_1t\":%.3f", r->gops / gops1);
         printf("}\n");
     } else {
-        printf("%-11s %3d %5d %5d %5d %9.1f %9.1f %7.2f %9.1f %6.1f%%", tav_simd_isa_name(isa),
-               threads, m, k, n, gops, sgemm_gflops, gops / sgemm_gflops, peak, pct);
+        printf("%-11s %3d %5d %5d %5d %9.1f %9.1f %7.2f %9.1f %6.1f%%", tav_simd_isa_name(r->isa),
+               r->threads, s->m, s->k, n, r->gops, sgemm_gflops, r->gops / sgemm_gflops, r->peak,
+               pct);
         if (gops1 > 0)
-            printf(" %6.2fx", gops / gops1);
+            printf(" %6.2fx", r->gops / gops1);
         printf("\n");
     }
-    fflush(stdout);
-    return gops;
+}
+
+/* OpenBLAS sgemm GFLOP/s on the same problem in fp32, best of several. */
+static double time_sgemm(const bench_opts *o, const gemm_shape *s, int threads, gemm_bufs *b)
+{
+    double ts;
+    openblas_set_num_threads(threads);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BENCH_TOKENS, s->m, s->k, 1.0f, b->x,
+                s->k, b->wf, s->k, 0.0f, b->cf, s->m);
+    TIME_BEST(ts, 5, o->quick ? 0.15 : 0.4,
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BENCH_TOKENS, s->m, s->k, 1.0f,
+                          b->x, s->k, b->wf, s->k, 0.0f, b->cf, s->m));
+    openblas_set_num_threads(1);
+    return 2.0 * s->m * (double)s->k * BENCH_TOKENS / ts * 1e-9;
 }
 
 static int bench_gemm(const bench_opts *o)
@@ -235,38 +262,35 @@ static int bench_gemm(const bench_opts *o)
             rc = TAV_EXIT_FAIL;
             break;
         }
-        double sgemm[2];
-        for (int t = 0; t < 2; t++) {
-            openblas_set_num_threads(thread_counts[t]);
-            double ts;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BENCH_TOKENS, s->m, s->k, 1.0f,
-                        b.x, s->k, b.wf, s->k, 0.0f, b.cf, s->m);
-            TIME_BEST(ts, 3, o->quick ? 0.15 : 0.4,
-                      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BENCH_TOKENS, s->m,
-                                  s->k, 1.0f, b.x, s->k, b.wf, s->k, 0.0f, b.cf, s->m));
-            sgemm[t] = 2.0 * s->m * (double)s->k * BENCH_TOKENS / ts * 1e-9;
-        }
+        /* our paths first, OpenBLAS last: its idle threads spin for a while
+         * after each call and would steal the cores from the next timing */
+        gemm_row rows[2 * TAV_ISA_COUNT];
+        int n_rows = 0;
         for (int i = 0; i < TAV_ISA_COUNT && rc == TAV_EXIT_OK; i++) {
             /* scalar is the portable fallback, orders of magnitude off: not benchmarked */
             if (i == TAV_ISA_SCALAR || !tav_simd_isa_supported((tav_isa)i) ||
                 (o->isa >= 0 && o->isa != i))
                 continue;
-            double g1 = 0;
-            for (int t = 0; t < 2; t++) {
+            for (int t = 0; t < 2 && rc == TAV_EXIT_OK; t++) {
+                gemm_row *r = &rows[n_rows++];
+                *r = (gemm_row){.isa = (tav_isa)i, .threads = thread_counts[t]};
                 /* the peak right before the GEMM it judges, on the same pool */
-                double peak = 0;
                 for (int v = 0; v < 2; v++) {
-                    double p = measure_peak((tav_isa)i, v, pools[t], o->quick ? 0.05 : 0.15);
-                    peak = p > peak ? p : peak;
+                    double p = measure_peak(r->isa, v, pools[t], o->quick ? 0.05 : 0.15);
+                    r->peak = p > r->peak ? p : r->peak;
                 }
-                double g = bench_gemm_one(o, (tav_isa)i, s, thread_counts[t], pools[t], &b,
-                                          peak, sgemm[t], t ? g1 : 0);
-                if (g < 0)
+                if (time_gemm(o, s, pools[t], &b, r))
                     rc = TAV_EXIT_FAIL;
-                g1 = t ? g1 : g;
             }
         }
+        double sgemm[2] = {time_sgemm(o, s, 1, &b), time_sgemm(o, s, 2, &b)};
+        for (int i = 0; i < n_rows && rc == TAV_EXIT_OK; i++)
+            print_row(o, s, &rows[i], sgemm[rows[i].threads - 1],
+                      rows[i].threads == 2 && i > 0 ? rows[i - 1].gops : 0);
+        fflush(stdout);
         free_bufs(&b);
+        struct timespec pause = {0, 200 * 1000 * 1000}; /* let OpenBLAS's threads go idle */
+        nanosleep(&pause, NULL);
     }
     tav_simd_set_isa(initial);
     tav_pool_free(pools[0]);
