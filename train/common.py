@@ -16,10 +16,10 @@ RUNS = os.path.join(ROOT, "train", "runs")          # scratch (git-ignored): ful
 CKPT = os.path.join(ROOT, "train", "checkpoints")   # committed: fp16 weights of finished stages
 
 # The shipped default configuration (docs/model.md explains the choices).
-DEFAULT_CONFIG = dict(image_size=64, fps=8, ae_channels=(32, 64, 64), latent_channels=4,
-                      max_text=112, max_scenes=6, text_width=128, text_layers=2, text_heads=4,
-                      width=128, depth=4, heads=4, patch=2, mlp_ratio=4,
-                      sample_steps=16, cfg_scale=3.0, frames_per_scene=12)
+DEFAULT_CONFIG = dict(image_size=64, fps=8, ae_channels=(16, 32, 64), latent_channels=4,
+                      max_text=112, max_scenes=6, text_width=96, text_layers=2, text_heads=4,
+                      width=96, depth=4, heads=4, patch=2, mlp_ratio=4,
+                      sample_steps=12, cfg_scale=3.0, frames_per_scene=12)
 
 
 def setup_torch(threads=2):

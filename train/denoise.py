@@ -1,0 +1,160 @@
+"""The denoiser training loop shared by train.stage_base and train.stage_tav.
+
+Trains the text encoder and the DiT (the autoencoder is frozen) on cached latents of rendered
+clips with the rectified-flow loss; 10% of prompts are replaced by the unconditional prompt so
+classifier-free guidance works. Keeps an EMA of the weights (decay 0.999); samples and the
+committed fp16 result use the EMA. Resumable: train/runs/<stage>/ckpt.pt holds weights, EMA and
+optimiser state (never committed). Logs train/runs/<stage>/loss.csv and writes contact sheets
+(one row per requested scene: a clip of n scenes is cut into n rows of frames_per_scene frames)
+to train/runs/<stage>/sheet_<step>.png.
+"""
+import copy
+import os
+
+import numpy as np
+import torch
+
+from train import common as Cm
+from train import latents as Lt
+from train import model as M
+
+P_UNCOND = 0.1
+EMA_DECAY = 0.999
+
+# Fixed evaluation prompts: 1, 2, 4 and 6 scenes (drawn once from the train phrasings).
+def eval_prompts(seed=2024):
+    from train.data.captions import caption, join_scenes
+    from train.data.scenes import sample_scene_sequence
+    rng = np.random.default_rng(seed)
+    return [join_scenes([caption(s, rng) for s in sample_scene_sequence(rng, n)]) for n in (1, 2, 4, 6)]
+
+
+def drop_prompts(ids, sc, rng, p=P_UNCOND):
+    keep = torch.from_numpy(rng.random(ids.shape[0]) >= p)
+    ids = ids.clone()
+    sc = sc.clone()
+    ids[~keep] = M.PAD
+    ids[~keep, 0] = M.BOS
+    sc[~keep] = 0
+    return ids, sc
+
+
+@torch.no_grad()
+def generate(m, prompts, seed=0, steps=None, cfg_scale=None, frames_per_scene=None):
+    """prompts -> list of uint8 [T,R,R,3] videos (T = n_scenes * frames_per_scene)."""
+    cfg = m.cfg
+    steps = steps or cfg.sample_steps
+    cfg_scale = cfg.cfg_scale if cfg_scale is None else cfg_scale
+    fps_ = frames_per_scene or cfg.frames_per_scene
+    out = []
+    for k, p in enumerate(prompts):
+        n = len(M.split_prompt(p))
+        T, C, h = n * fps_, cfg.latent_channels, cfg.latent_size
+        noise = torch.from_numpy(M.portable_noise(seed + k, T * C * h * h)).view(1, T, C, h, h)
+        emb, mask = m.encode_text([p])
+        nemb, nmask = m.null_text(1)
+        z = M.sample(m.dit, noise, emb, mask, nemb, nmask, steps=steps, cfg_scale=cfg_scale)
+        out.append(M.to_bytes(m.ae.decode(z[0])).permute(0, 2, 3, 1).numpy())
+    return out
+
+
+def sheet(m, prompts, path, seed=0, every=1, **kw):
+    vids = generate(m, prompts, seed=seed, **kw)
+    rows, labels = [], []
+    fps_ = kw.get("frames_per_scene") or m.cfg.frames_per_scene
+    for p, v in zip(prompts, vids):
+        scenes = M.split_prompt(p)
+        for i, s in enumerate(scenes):
+            rows.append(v[i * fps_:(i + 1) * fps_])
+            labels.append(f"[{len(scenes)} scenes] {i + 1}: {s}")
+    img = Cm.contact_sheet(rows, labels, every=every)
+    img.save(path)
+    return vids
+
+
+def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_per_step=144 * 16):
+    """sets: {n_scenes: ClipSampler}; n_scene_probs: {n_scenes: probability}."""
+    Cm.setup_torch(a.threads)
+    d = Cm.run_dir(stage)
+    timer = Cm.Timer()
+    m = Cm.new_model()
+    n = Cm.load_weights_from(m, init_from, init_prefixes)
+    print(f"{stage}: loaded {n} tensors from {init_from}", flush=True)
+    for p in m.ae.parameters():
+        p.requires_grad_(False)
+    params = list(m.text.parameters()) + list(m.dit.parameters())
+    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.01, betas=(0.9, 0.99))
+    ema = copy.deepcopy(m)
+    ck = os.path.join(d, "ckpt.pt")
+    step, extra = 0, {}
+    if os.path.exists(ck):
+        step, extra = Cm.load_full(ck, m, opt)
+        ema.load_state_dict(extra.pop("ema"))
+    cpu0, wall0 = extra.get("cpu", 0.0), extra.get("wall", 0.0)
+    print(f"{stage}: text {M.count_params(m.text)}, dit {M.count_params(m.dit)}, "
+          f"ae {M.count_params(m.ae)} params; resume at step {step}", flush=True)
+    log = Cm.CsvLog(os.path.join(d, "loss.csv"), ["step", "loss", "n_scenes", "lr", "wall_s", "cpu_s"])
+    rng = np.random.default_rng(1000 + step)
+    torch.manual_seed(1000 + step)
+    ns = sorted(n_scene_probs)
+    pr = np.array([n_scene_probs[k] for k in ns], np.float64)
+    pr /= pr.sum()
+    S = m.cfg.tokens_per_frame
+    prompts = eval_prompts()
+    losses = []
+
+    def save(final=False):
+        ex = {"cpu": cpu0 + timer.cpu(), "wall": wall0 + timer.wall(), "ema": ema.state_dict()}
+        Cm.save_full(ck, m, opt, step, ex)
+        info = {"stage": stage, "steps": step, "wall_s": ex["wall"], "cpu_s": ex["cpu"],
+                "lr": a.lr, "loss_last500": float(np.mean(losses[-500:])) if losses else None}
+        Cm.save_fp16(os.path.join(Cm.CKPT, f"{stage}.pt"), ema, info)
+        Cm.plot_curve(os.path.join(d, "loss.csv"), os.path.join(d, "loss.png"), "loss", stage,
+                      smooth=100, logy=False)
+
+    while step < a.steps and timer.wall() < a.minutes * 60:
+        lr = Cm.cosine_lr(step, a.steps, a.lr, warmup=200)
+        for pg in opt.param_groups:
+            pg["lr"] = lr
+        n = int(rng.choice(ns, p=pr))
+        smp = sets[n]
+        T = n * Lt.FPS_SCENE
+        B = max(1, tokens_per_step // (T * S))
+        z0, ptxt, _ = smp.batch(n, B)
+        ids, sc = m.tok.encode_batch(ptxt, m.cfg.max_text, m.cfg.max_scenes)
+        ids, sc = drop_prompts(ids, sc, rng)
+        emb, mask = m.text(ids, sc)
+        loss = M.flow_loss(m.dit, z0, emb, mask)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        with torch.no_grad():
+            dec = min(EMA_DECAY, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), m.parameters()):
+                pe.mul_(dec).add_(pm.detach(), alpha=1 - dec)
+        step += 1
+        losses.append(loss.item())
+        log.row(step, f"{loss.item():.5f}", n, f"{lr:.3e}", f"{wall0 + timer.wall():.1f}",
+                f"{cpu0 + timer.cpu():.1f}")
+        if step % 50 == 0:
+            print(f"{stage} step {step} loss(avg50) {np.mean(losses[-50:]):.4f} lr {lr:.2e} "
+                  f"{timer.wall():.0f}s", flush=True)
+        if step % a.save_every == 0:
+            save()
+        if step % a.sheet_every == 0:
+            ema.eval()
+            sheet(ema, prompts, os.path.join(d, f"sheet_{step:06d}.png"))
+    save(final=True)
+    ema.eval()
+    sheet(ema, prompts, os.path.join(d, "sheet_last.png"))
+    print(f"{stage}: done at step {step}, {timer.wall():.0f}s", flush=True)
+
+
+def add_args(ap, minutes, steps, lr):
+    ap.add_argument("--minutes", type=float, default=minutes)
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--save-every", type=int, default=250)
+    ap.add_argument("--sheet-every", type=int, default=500)

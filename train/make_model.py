@@ -1,0 +1,38 @@
+"""`make model`: every stage from nothing, then the export to assets/default.tavm.
+
+    python3 -m train.make_model [--skip-done]
+
+Runs, in order, each with its default budget (docs/model.md lists them):
+  train.stage_ae       autoencoder                -> train/checkpoints/ae.pt
+  train.stage_base     base denoiser, 1 scene     -> train/checkpoints/base.pt
+  train.stage_tav      TAV post-training          -> train/checkpoints/tav.pt
+  train.stage_distill  <=4-step student           -> train/checkpoints/distill.pt
+  train.export         best stage -> assets/default.tavm (fp32)
+Every stage resumes from train/runs/<stage>/ if interrupted. --skip-done skips a stage whose
+train/checkpoints/<stage>.pt already exists (e.g. the committed ones of a clean clone).
+"""
+import argparse
+import importlib
+import os
+
+from train import common as Cm
+
+STAGES = ["ae", "base", "tav", "distill"]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--skip-done", action="store_true")
+    a = ap.parse_args(argv)
+    for s in STAGES:
+        if a.skip_done and os.path.exists(os.path.join(Cm.CKPT, f"{s}.pt")):
+            print(f"make_model: {s} already done, skipped", flush=True)
+            continue
+        print(f"make_model: stage {s}", flush=True)
+        importlib.import_module(f"train.stage_{s}").main([])
+    best = next(s for s in reversed(STAGES) if os.path.exists(os.path.join(Cm.CKPT, f"{s}.pt")))
+    importlib.import_module("train.export").main(["--stage", best])
+
+
+if __name__ == "__main__":
+    main()

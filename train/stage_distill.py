@@ -1,0 +1,111 @@
+"""Stage 4: step distillation to a <=4-step student with guidance folded in ("reflow" on teacher
+pairs, Liu et al. 2022; Luhman & Luhman 2021).
+
+    python3 -m train.stage_distill [--pairs 1500] [--minutes 60] [--steps 3000] [--lr 2e-4]
+
+Teacher: train/checkpoints/tav.pt sampled with its default steps and CFG scale. Phase 1 draws
+(noise eps, prompt) pairs with the TAV stage's scene-count mix and records the teacher's sample
+x0 for each (cached and extended in train/runs/distill/pairs.pt, so it resumes). Phase 2 trains a
+student initialised from the teacher on the straight line between them:
+z_tau = (1 - tau) x0 + tau eps, target eps - x0, prompt always given (no guidance needed at
+sampling time). The student is saved with sample_steps = 4 and cfg_scale = 1, so the engine runs
+4 Euler steps with one DiT pass each. Writes train/checkpoints/distill.pt.
+"""
+import argparse
+import copy
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from train import common as Cm
+from train import denoise as Dn
+from train import model as M
+
+STUDENT_STEPS = 4
+
+
+def random_prompt(rng, n):
+    from train.data.captions import caption, join_scenes
+    from train.data.scenes import sample_scene_sequence
+    return join_scenes([caption(s, rng) for s in sample_scene_sequence(rng, n)])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="distil the TAV model into a 4-step student")
+    Dn.add_args(ap, minutes=60, steps=3000, lr=2e-4)
+    ap.add_argument("--pairs", type=int, default=1500)
+    ap.add_argument("--teacher", default=os.path.join(Cm.CKPT, "tav.pt"))
+    a = ap.parse_args(argv)
+    Cm.setup_torch(a.threads)
+    d = Cm.run_dir("distill")
+    timer = Cm.Timer()
+    teacher, _ = Cm.load_fp16(a.teacher)
+    teacher.eval()
+    cfg = teacher.cfg
+    C, h, S = cfg.latent_channels, cfg.latent_size, cfg.tokens_per_frame
+    pp = os.path.join(d, "pairs.pt")
+    pairs = torch.load(pp) if os.path.exists(pp) else []
+    rng = np.random.default_rng(len(pairs) + 77)
+    # phase 1: teacher samples
+    while len(pairs) < a.pairs and timer.wall() < a.minutes * 60 / 2:
+        n = int(rng.choice([1, 2, 3, 4, 5, 6], p=[0.25, 0.15, 0.15, 0.15, 0.15, 0.15]))
+        p = random_prompt(rng, n)
+        T = n * cfg.frames_per_scene
+        eps = torch.randn(1, T, C, h, h)
+        emb, mask = teacher.encode_text([p])
+        nemb, nmask = teacher.null_text(1)
+        x0 = M.sample(teacher.dit, eps, emb, mask, nemb, nmask, cfg.sample_steps, cfg.cfg_scale)
+        pairs.append((p, eps[0].half(), x0[0].half()))
+        if len(pairs) % 50 == 0:
+            torch.save(pairs, pp)
+            print(f"distill: {len(pairs)} teacher pairs, {timer.wall():.0f}s", flush=True)
+    torch.save(pairs, pp)
+    # phase 2: student
+    student = copy.deepcopy(teacher)
+    student.cfg.sample_steps, student.cfg.cfg_scale = STUDENT_STEPS, 1.0
+    for q in student.ae.parameters():
+        q.requires_grad_(False)
+    params = list(student.text.parameters()) + list(student.dit.parameters())
+    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
+    ck = os.path.join(d, "ckpt.pt")
+    step = Cm.load_full(ck, student, opt)[0] if os.path.exists(ck) else 0
+    log = Cm.CsvLog(os.path.join(d, "loss.csv"), ["step", "loss", "n_scenes", "lr", "wall_s", "cpu_s"])
+    by_n = {}
+    for i, (p, _, _) in enumerate(pairs):
+        by_n.setdefault(len(M.split_prompt(p)), []).append(i)
+    taus = torch.tensor(M.sample_taus(STUDENT_STEPS)[:-1])
+    while step < a.steps and timer.wall() < a.minutes * 60:
+        n = int(rng.choice(sorted(by_n)))
+        B = max(1, 144 // (n * cfg.frames_per_scene))
+        idx = rng.choice(by_n[n], B)
+        eps = torch.stack([pairs[i][1].float() for i in idx])
+        x0 = torch.stack([pairs[i][2].float() for i in idx])
+        # half the taus on the student's own grid, half uniform
+        tau = torch.where(torch.rand(B) < 0.5, taus[torch.randint(len(taus), (B,))], torch.rand(B))
+        t = tau.view(B, 1, 1, 1, 1)
+        emb, mask = student.encode_text([pairs[i][0] for i in idx])
+        v = student.dit((1 - t) * x0 + t * eps, tau, emb, mask)
+        loss = F.mse_loss(v, eps - x0)
+        lr = Cm.cosine_lr(step, a.steps, a.lr, warmup=50)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        log.row(step, f"{loss.item():.5f}", n, f"{lr:.3e}", f"{timer.wall():.1f}", f"{timer.cpu():.1f}")
+        if step % a.save_every == 0:
+            Cm.save_full(ck, student, opt, step)
+            Cm.save_fp16(os.path.join(Cm.CKPT, "distill.pt"), student, {"steps": step, "pairs": len(pairs)})
+    Cm.save_full(ck, student, opt, step)
+    Cm.save_fp16(os.path.join(Cm.CKPT, "distill.pt"), student, {"steps": step, "pairs": len(pairs)})
+    student.eval()
+    Dn.sheet(student, Dn.eval_prompts(), os.path.join(d, "sheet_last.png"))
+    print(f"distill: done at step {step}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
