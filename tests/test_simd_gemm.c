@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 static tav_isa cur; /* the path the running case tests */
 
@@ -304,6 +305,24 @@ static void count_tile(void *ctx, int tile, int worker)
         __atomic_store_n(&c->bad_worker, 1, __ATOMIC_RELAXED);
 }
 
+static void sleep_tile(void *ctx, int tile, int worker)
+{
+    struct timespec d = {0, 100 * 1000 * 1000};
+    nanosleep(&d, NULL);
+}
+
+static tav_pool *nested_pool;
+static int nested_hits;
+static void inner_tile(void *ctx, int tile, int worker)
+{
+    __atomic_fetch_add(&nested_hits, 1, __ATOMIC_RELAXED);
+}
+static void nested_tile(void *ctx, int tile, int worker)
+{
+    count_tile(ctx, tile, worker);
+    tav_pool_run_tiles(nested_pool, 7, inner_tile, NULL);
+}
+
 /* Every tile exactly once, for several pool sizes and repeated jobs. */
 static void test_pool_tiles(void)
 {
@@ -326,6 +345,32 @@ static void test_pool_tiles(void)
     }
     tav_pool *pool = NULL;
     CHECK_EQ_INT(tav_pool_init(0, &pool), TAV_ERR_INVALID_ARG);
+    CHECK(pool == NULL);
+    /* the workers really run at the same time: 4 tiles that each sleep
+     * 100 ms take ~100 ms on a 4-thread pool, not 400 (sleep needs no CPU,
+     * so this holds on a loaded machine) */
+    CHECK_EQ_INT(tav_pool_init(4, &pool), TAV_OK);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    tav_pool_run_tiles(pool, 4, sleep_tile, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    CHECK(dt >= 0.099 && dt < 0.3);
+    tav_pool_free(pool);
+    pool = NULL;
+    /* a tile function may start nested parallel work: it runs serially */
+    CHECK_EQ_INT(tav_pool_init(3, &pool), TAV_OK);
+    static pool_ctx outer;
+    memset(&outer, 0, sizeof outer);
+    outer.size = 3;
+    nested_pool = pool;
+    tav_pool_run_tiles(pool, 5, nested_tile, &outer);
+    for (int t = 0; t < 5; t++)
+        CHECK_EQ_INT(outer.hits[t], 1);
+    CHECK_EQ_INT(outer.hits[5], 0);
+    CHECK_EQ_INT(nested_hits, 5 * 7);
+    tav_pool_free(pool);
+    pool = NULL;
     CHECK(pool == NULL);
     CHECK_EQ_INT(tav_pool_size(NULL), 1);
 }
