@@ -100,6 +100,8 @@ int tav_cmd_kiosk(int argc, char **argv)
     hp.model_checksum = tav_kiosk_engine_model_checksum(eng);
     hp.engine_available = tav_kiosk_engine_available(eng);
     hp.engine_status = tav_kiosk_engine_status(eng);
+    hp.check = tav_kiosk_engine_check_prompts;
+    hp.check_ctx = eng;
 
     tav_kiosk_store *store;
     tav_kiosk_recovery rec;

@@ -92,6 +92,22 @@ const char *tav_kiosk_engine_model_checksum(const tav_kiosk_engine *e)
     return e ? e->checksum : "none";
 }
 
+tav_status tav_kiosk_engine_check_prompts(void *ctx, const tav_kiosk_job_params *jp)
+{
+    tav_kiosk_engine *e = ctx;
+    if (!e || !e->available)
+        return TAV_OK;
+#if TAV_HAVE_ENGINE
+    const char *scenes[TAV_KIOSK_MAX_SCENES];
+    for (int i = 0; i < jp->n_scenes; i++)
+        scenes[i] = jp->scenes[i];
+    return tav_pipeline_check_prompts(e->pipe, scenes, jp->n_scenes);
+#else
+    (void)jp;
+    return TAV_OK;
+#endif
+}
+
 #if TAV_HAVE_ENGINE
 typedef struct progress_bridge {
     tav_kiosk_progress_fn fn;

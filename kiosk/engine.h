@@ -35,6 +35,12 @@ int tav_kiosk_engine_available(const tav_kiosk_engine *e);
 const char *tav_kiosk_engine_status(const tav_kiosk_engine *e);
 const char *tav_kiosk_engine_model_checksum(const tav_kiosk_engine *e);
 
+/* Checks a job's prompts against the model's vocabulary before it is queued:
+ * TAV_OK, or TAV_ERR_UNKNOWN_WORD naming the words (tav_last_error()). Without
+ * an engine there is no vocabulary to check against: TAV_OK. ctx is the engine;
+ * a tav_kiosk_check_fn (kiosk/server.h). */
+tav_status tav_kiosk_engine_check_prompts(void *ctx, const tav_kiosk_job_params *jp);
+
 /* A tav_kiosk_generate_fn; ctx is the tav_kiosk_engine. */
 tav_status tav_kiosk_engine_generate(void *ctx, const tav_kiosk_job_params *jp,
                                      tav_kiosk_progress_fn progress, void *progress_user,

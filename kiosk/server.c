@@ -32,6 +32,8 @@ struct tav_kiosk_server {
     char checksum[128];
     int engine_available;
     char engine_status[512];
+    tav_kiosk_check_fn check;
+    void *check_ctx;
     atomic_int stopping;
     int port;
 };
@@ -394,6 +396,8 @@ static enum MHD_Result api_submit(tav_kiosk_server *srv, struct MHD_Connection *
     if (tid)
         snprintf(jp.template_id, sizeof jp.template_id, "%s", tid);
 
+    if (srv->check && (st = srv->check(srv->check_ctx, &jp)) != TAV_OK)
+        return send_error(c, st == TAV_ERR_UNKNOWN_WORD ? 422 : status_code(st), tav_last_error());
     char key[TAV_KIOSK_KEY_HEX];
     tav_kiosk_cache_key(&jp, srv->checksum, key);
     tav_kiosk_job_params_to_json(&jp, &b);
@@ -920,6 +924,8 @@ tav_status tav_kiosk_server_start(const tav_kiosk_server_params *hp, tav_kiosk_s
              hp->templates_dir ? hp->templates_dir : "assets/templates");
     snprintf(srv->checksum, sizeof srv->checksum, "%s", hp->model_checksum ? hp->model_checksum : "none");
     srv->engine_available = hp->engine_available;
+    srv->check = hp->check;
+    srv->check_ctx = hp->check_ctx;
     snprintf(srv->engine_status, sizeof srv->engine_status, "%s",
              hp->engine_status ? hp->engine_status : "");
     atomic_init(&srv->stopping, 0);

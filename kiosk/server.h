@@ -30,6 +30,10 @@
 #define TAV_KIOSK_MAX_BODY (64 * 1024)
 #define TAV_KIOSK_MAX_CONNECTIONS 64
 
+/* Optional check of a job before it is queued (the engine's vocabulary):
+ * a non-OK return refuses the job with 422 and tav_last_error()'s words. */
+typedef tav_status (*tav_kiosk_check_fn)(void *ctx, const tav_kiosk_job_params *jp);
+
 typedef struct tav_kiosk_server_params {
     const char *bind;            /* IPv4 address; default "127.0.0.1"               */
     int port;                    /* 0 = any free port (tests)                        */
@@ -39,6 +43,8 @@ typedef struct tav_kiosk_server_params {
     const char *model_checksum;  /* goes into cache keys                             */
     int engine_available;        /* reported by /api/status                          */
     const char *engine_status;   /* e.g. "engine not built yet"                      */
+    tav_kiosk_check_fn check;    /* optional, e.g. tav_kiosk_engine_check_prompts    */
+    void *check_ctx;
 } tav_kiosk_server_params;
 
 typedef struct tav_kiosk_server tav_kiosk_server;
