@@ -77,7 +77,7 @@ class TestCaptions(unittest.TestCase):
     def test_phrasings_and_heldout(self):
         rng = np.random.default_rng(4)
         vocab = set(C.vocabulary())
-        for _ in range(20):
+        for _ in range(8):
             sp = S.sample_scene(rng)
             train = set(C.all_captions(sp, "train"))
             held = set(C.all_captions(sp, "heldout"))

@@ -155,7 +155,10 @@ class TestFromFootage(unittest.TestCase):
         self.assertEqual([s["caption"] for s in rec["scenes"]], [s["caption"] for s in good["scenes"]])
         self.assertEqual(D.load_clip(out, rec).shape, (good["frames"], 32, 32, 3))
         out2 = os.path.join(self.tmp, "out_fake2")
-        h2 = FF.build(videos[:1], procs[:1], out2, size=32, scene_frames=8, tav=fake, log=logs.append)
+        h2 = FF.build(videos[:1], procs[:1], out2, size=32, scene_frames=8, tav=fake, log=logs.append,
+                      review=True)
+        self.assertEqual(h2["n"], 1)
+        self.assertTrue(os.path.exists(os.path.join(out2, "review", "clip_000000.png")))
         rec2 = D.read_manifest(out2)[0]
         self.assertEqual(rec2["frames"], 8 * good["n_scenes"])
         self.assertEqual(D.validate_record(rec2), [])

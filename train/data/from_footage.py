@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -66,7 +67,14 @@ def find_tav(explicit: Optional[str]) -> str:
 
 def detect_cuts(tav: str, video: str) -> Tuple[List[dict], dict]:
     """Run `tav scenes VIDEO --json`; return ([{frame, time?, kind?}], raw JSON)."""
-    r = subprocess.run([tav, "scenes", video, "--json"], capture_output=True, text=True)
+    for attempt in range(3):
+        try:
+            r = subprocess.run([tav, "scenes", video, "--json"], capture_output=True, text=True)
+            break
+        except OSError as e:            # e.g. the binary is being rebuilt (ETXTBSY / EACCES)
+            if attempt == 2:
+                raise BuildError(f"cannot run {tav}: {e}; {NEEDS_TAV}")
+            time.sleep(2.0)
     if r.returncode != 0:
         msg = (r.stderr or r.stdout).strip()
         low = msg.lower()
@@ -149,7 +157,8 @@ def subsample(frames: np.ndarray, bounds: List[int], k: int) -> Tuple[np.ndarray
 
 
 def build(videos: List[str], procedures: List[str], out: str, size: int = 64,
-          scene_frames: int = 0, tav: Optional[str] = None, log=print) -> dict:
+          scene_frames: int = 0, tav: Optional[str] = None, log=print,
+          review: bool = False) -> dict:
     if len(procedures) not in (1, len(videos)):
         raise BuildError(f"give one --procedure for all videos or one per video "
                          f"({len(videos)} videos, {len(procedures)} procedures)")
@@ -211,6 +220,15 @@ def build(videos: List[str], procedures: List[str], out: str, size: int = 64,
               "scene_frames": scene_frames, "videos": len(videos), "skipped": skipped,
               "generator": "train.data.from_footage v1"}
     D.write_header(out, header)
+    if review and written:
+        # one contact sheet per clip (a row per scene, its step caption beside it): the count
+        # check cannot catch a missed cut plus a false one in the same video, a person can
+        from .contact_sheet import sheet
+        os.makedirs(os.path.join(out, "review"), exist_ok=True)
+        for k in range(written):
+            name = D.clip_name(k)
+            sheet(out, ids=[name], cols=6, scale=2).save(os.path.join(out, "review", name + ".png"))
+        log(f"review sheets in {os.path.join(out, 'review')}")
     return header
 
 
@@ -225,9 +243,11 @@ def main(argv=None) -> int:
     ap.add_argument("--scene-frames", type=int, default=0,
                     help="resample every scene to this many frames (0 = keep all at 8 fps)")
     ap.add_argument("--tav", default=None, help="path of the tav binary (default: repo ./tav, then PATH)")
+    ap.add_argument("--review", action="store_true",
+                    help="write DIR/review/clip_XXXXXX.png: one row per scene with its caption, to check by eye")
     a = ap.parse_args(argv)
     try:
-        h = build(a.videos, a.procedure, a.out, a.size, a.scene_frames, a.tav)
+        h = build(a.videos, a.procedure, a.out, a.size, a.scene_frames, a.tav, review=a.review)
     except BuildError as e:
         print(f"from_footage: {e}", file=sys.stderr)
         return 2
