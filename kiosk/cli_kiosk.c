@@ -42,7 +42,6 @@ int tav_cmd_kiosk(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes = 1;
         if (!strcmp(a, "--port")) {
             if (!v || tav_cli_parse_long(v, 0, 65535, &port))
                 return tav_cli_usage_error("kiosk", "--port needs a number from 0 to 65535");
@@ -62,12 +61,14 @@ int tav_cmd_kiosk(int argc, char **argv)
             if (!v || tav_cli_parse_long(v, 1, 1L << 30, &cache_mb))
                 return tav_cli_usage_error("kiosk", "--cache-mb needs a positive number");
         } else {
-            takes = 0;
-            if (a[0] == '-' && a[1] == '-' && !v)
-                return tav_cli_usage_error("kiosk", "%s needs a value", a);
+            static const char *const known[] = {"--bind", "--db", "--model", "--templates",
+                                                "--web", "--token", NULL};
+            for (int k = 0; known[k]; k++)
+                if (!strcmp(a, known[k]))
+                    return tav_cli_usage_error("kiosk", "%s needs a value", a);
             return tav_cli_usage_error("kiosk", "unknown option '%s'", a);
         }
-        i += takes;
+        i++;
     }
     hp.port = (int)port;
 
