@@ -100,6 +100,9 @@ typedef struct tav_quant_params {
     size_t n_calib_prompts;
     /* 0: skip calibration (weight NMSE only). */
     int calibrate;
+    /* 1: drop the first/last-layer clause (those layers go int8 too). For
+     * measuring what the clause buys (docs/quantization.md); not for use. */
+    int int8_first_last;
 } tav_quant_params;
 
 /* max_nmse and max_weight_nmse at their defaults above, no keep patterns,

@@ -58,7 +58,8 @@ int tav_quant_rule_check(const tav_tensor_view *t, const tav_quant_params *p, co
         why = "unknown dtype";
     else if (t->ndim == 1)
         why = "1-D: norm, bias or statistics";
-    else if (match_any(t->name, first_last_layers, N_OF(first_last_layers)))
+    else if (!(p && p->int8_first_last) &&
+             match_any(t->name, first_last_layers, N_OF(first_last_layers)))
         why = "first/last layer";
     else if (match_any(t->name, table_patterns, N_OF(table_patterns)))
         why = "embedding or positional table";
@@ -309,7 +310,9 @@ static tav_status add_provenance(tav_model_writer *w, const tav_quant_params *p,
     for (size_t i = 0; i < p->n_keep && n < sizeof rule; i++)
         n += (size_t)snprintf(rule + n, sizeof rule - n, " %s", p->keep[i]);
     if (p->n_keep == 0 && n < sizeof rule)
-        snprintf(rule + n, sizeof rule - n, " (none)");
+        n += (size_t)snprintf(rule + n, sizeof rule - n, " (none)");
+    if (p->int8_first_last && n < sizeof rule)
+        snprintf(rule + n, sizeof rule - n, "; first/last clause OFF (measurement build)");
     tav_status st = tav_model_writer_set_str(w, "quant.version", TAV_QUANT_VERSION);
     if (!st)
         st = tav_model_writer_set_str(w, "quant.rule", rule);

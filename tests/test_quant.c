@@ -283,7 +283,7 @@ static void test_rule_on_tiny(void)
     p.keep = keep;
     p.n_keep = 1;
     const tav_tensor_view *mod = tav_model_tensor_find(m, "dit.blocks.1.mod.weight");
-    const char *why;
+    const char *why = NULL;
     CHECK(mod && tav_quant_rule_check(mod, &p, &why) == 0);
     CHECK_STR_CONTAINS(why, "--keep");
     tav_model_close(m);
