@@ -230,6 +230,7 @@ class _Ctx:
 TRAVEL = 0.42            # world distance of moves_along (x speed)
 LIFT = 0.26              # world height of lifted (x speed)
 CLOSE_AMP = 0.5          # close framing magnifies ~1.7x: scale motion back to a similar screen size
+PACK_BOX_H = 2.4         # packing box height in piece half-sizes
 MIN_ACTION_FRAMES = 12   # the full action takes at least this many frames (1.5 s at 8 fps)
 
 
@@ -254,8 +255,10 @@ def _piece_pose(c: _Ctx):
     elif sp.action == "drilled":
         c.hole = F32(0.28) * _smooth(0.45, 0.8, p)
     elif sp.action == "packed":
-        # from high above the open box down into it; the top of the piece stays visible
-        c.y = c.y - c.s * (F32(1.3) + F32(1.5) * (1 - _smooth(0.05, 0.85, p)))
+        # from above the open box down into it; it ends with its top 40% above the box's rim
+        # (box: PACK_BOX_H * s high, see _station_packing) so colour and shape stay visible
+        end = c.surf - c.s * F32(PACK_BOX_H) + F32(0.2) * c.s * c.hh
+        c.y = end - c.s * F32(1.5) * (1 - _smooth(0.05, 0.85, p))
 
 
 def _draw_hook(c: _Ctx):
@@ -265,19 +268,23 @@ def _draw_hook(c: _Ctx):
     c.cv.paint(_sd_box(c.cv.X, c.cv.Y, c.x, top - 0.035, 0.045, 0.025, 0.01), (0.95, 0.75, 0.1))
 
 
-def _draw_scanner(c: _Ctx, sweep: bool):
-    """Camera/scanner head above the piece with a translucent light beam down to the surface."""
+def _draw_scanner(c: _Ctx, sweep: bool, front: bool = False):
+    """Camera/scanner head above the piece with a translucent light beam down to the surface.
+    Called twice: behind the piece (head, static light cone) and in front (the sweeping scan
+    line, which must cross the piece to be seen)."""
     cv, sp = c.cv, c.spec
     hx = F32(sp.piece_x)
     head_y = c.surf - F32(0.36)
+    if front:
+        if sweep:
+            bx = hx + F32(sp.direction * 0.16) * (2 * c.p - 1)
+            beam = _sd_box(cv.X, cv.Y, bx, (head_y + c.surf) / 2 + 0.02, 0.022, (c.surf - head_y) / 2)
+            cv.paint(beam, (0.55, 1.0, 0.6), alpha=0.5)
+            cv.paint(_sd_box(cv.X, cv.Y, bx, c.surf - 0.004, 0.035, 0.007), (0.3, 1.0, 0.4))
+        return
     cv.paint(_sd_box(cv.X, cv.Y, hx, head_y, 0.07, 0.045, 0.01), DARK)
     cv.paint(_sd_circle(cv.X, cv.Y, hx, head_y + 0.045, 0.025), (0.25, 0.55, 0.95))
-    if sweep:
-        bx = hx + F32(sp.direction * 0.16) * (2 * c.p - 1)
-        beam = _sd_box(cv.X, cv.Y, bx, (head_y + c.surf) / 2 + 0.02, 0.018, (c.surf - head_y) / 2)
-        cv.paint(beam, (0.55, 1.0, 0.6), alpha=0.55)
-        cv.paint(_sd_box(cv.X, cv.Y, bx, c.surf - 0.004, 0.03, 0.006), (0.3, 1.0, 0.4))
-    else:
+    if not sweep:
         w = (cv.Y - head_y) * 0.45 + 0.02
         cone = np.maximum(np.abs(cv.X - hx) - w, np.maximum(head_y - cv.Y, cv.Y - c.surf))
         cv.paint(cone, (0.85, 0.95, 1.0), alpha=0.25)
@@ -294,6 +301,8 @@ def _station_conveyor(c: _Ctx):
     if c.spec.action == "scanned":
         _draw_scanner(c, sweep=True)
     yield
+    if c.spec.action == "scanned":
+        _draw_scanner(c, sweep=True, front=True)
     if c.spec.action == "lifted":
         _draw_hook(c)
 
@@ -381,6 +390,7 @@ def _station_inspection(c: _Ctx):
     cv.paint(_sd_box(X, Y, px, s + 0.012, 0.19, 0.012, 0.01), (0.1, 0.5, 0.55))         # turntable
     _draw_scanner(c, sweep=c.spec.action == "scanned")
     yield
+    _draw_scanner(c, sweep=c.spec.action == "scanned", front=True)
 
 
 def _station_packing(c: _Ctx):
@@ -392,7 +402,7 @@ def _station_packing(c: _Ctx):
     card = (0.78, 0.60, 0.38)
     packed = c.spec.action == "packed"
     bx = px if packed else px + F32(c.spec.direction * 0.36)
-    bw, bh = c.s * 1.35, c.s * 1.2
+    bw, bh = c.s * 1.35, c.s * F32(PACK_BOX_H / 2)
     if packed:                                                           # open flaps, behind
         cv.paint(_sd_segment(X, Y, bx - bw, s - 2 * bh, bx - bw - 0.06, s - 2 * bh - 0.06, 0.01), card)
         cv.paint(_sd_segment(X, Y, bx + bw, s - 2 * bh, bx + bw + 0.06, s - 2 * bh - 0.06, 0.01), card)
