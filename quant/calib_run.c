@@ -15,6 +15,7 @@
 #include "quant/quant_priv.h"
 
 #include "core/linear.h"
+#include "core/log.h"
 #include "core/pipeline.h"
 
 #include <stdio.h>
@@ -114,6 +115,8 @@ static tav_status run_one(tav_pipeline *pl, hook_ctx *h, const char *prompt, uin
     int n = split_scenes(prompt, buf, sizeof buf, scenes);
     if (n == 0)
         return tav_fail(TAV_ERR_INVALID_ARG, "calibration prompt '%s' has no scene", prompt);
+    TAV_LOG_INFO("calibration: %d scene%s, seed %llu: %s", n, n == 1 ? "" : "s",
+                 (unsigned long long)seed, prompt);
     tav_gen_params gp = tav_gen_default_params();
     gp.scenes = scenes;
     gp.n_scenes = n;

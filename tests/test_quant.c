@@ -543,6 +543,18 @@ static void test_already_quantised(void)
     CHECK(!file_exists(out));
     CHECK_EQ_INT(tmp_leftovers("twice.tavm"), 0);
     tav_quant_report_free(&rep);
+    /* all kept fp32: no s8 tensor, but the quant.* keys still mark it */
+    const char *all[] = {"*"};
+    p.keep = all;
+    p.n_keep = 1;
+    p.calibrate = 0;
+    CHECK_EQ_INT(tav_quant_file_convert(TINY, in, &p, &rep), TAV_OK);
+    CHECK_EQ_INT(rep.n_s8, 0);
+    tav_quant_report_free(&rep);
+    CHECK_EQ_INT(tav_quant_file_convert(in, out, &p, &rep), TAV_ERR_INVALID_ARG);
+    CHECK_STR_CONTAINS(tav_last_error(), "metadata 'quant.");
+    CHECK(!file_exists(out));
+    tav_quant_report_free(&rep);
 }
 
 static void test_corrupt_inputs(void)
