@@ -36,6 +36,17 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* CPU seconds used by all threads of this process. Idle pool workers sleep,
+ * so over one timed call this is the compute time the call got: a machine
+ * shared with other jobs preempts us (wall time grows) but does not add to
+ * it. The *_cpu numbers below divide by it instead of wall time. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* ---------------------------------------------------------------- peak */
 
 typedef struct peak_job {
@@ -55,8 +66,10 @@ static void peak_tile(void *ctx, int tile, int worker)
  * once; 0 if the path has no such loop. Like the GEMM timings it is the best
  * of many short (~5 ms) repetitions within `seconds`: on a shared machine
  * the best short window is the one where this process had its cores. */
-static double measure_peak(tav_isa isa, int variant, tav_pool *pool, double seconds)
+static double measure_peak(tav_isa isa, int variant, tav_pool *pool, double seconds,
+                           double *best_cpu)
 {
+    *best_cpu = 0.0;
     peak_job j = {.isa = isa, .variant = variant, .iters = 1000};
     if (tav_simd_peak_loop(isa, variant, 1) == 0.0)
         return 0.0;
@@ -71,13 +84,15 @@ static double measure_peak(tav_isa isa, int variant, tav_pool *pool, double seco
     }
     double best = 0.0, t_start = now_s();
     for (int rep = 0; rep < 10 || now_s() - t_start < seconds; rep++) {
-        double t0 = now_s();
+        double t0 = now_s(), c0 = cpu_s();
         tav_pool_run_tiles(pool, nt, peak_tile, &j);
-        double dt = now_s() - t0, ops = 0;
+        double dt = now_s() - t0, dc = (cpu_s() - c0) / nt, ops = 0;
         for (int t = 0; t < nt; t++)
             ops += j.ops[t];
         if (ops / dt > best)
             best = ops / dt;
+        if (dc > 0 && ops / dc * 1e-9 > *best_cpu)
+            *best_cpu = ops / dc * 1e-9;
     }
     return best * 1e-9;
 }
@@ -90,18 +105,27 @@ typedef struct gemm_shape {
 
 #define BENCH_TOKENS 1024 /* n: tokens per call (rows of the activations) */
 
-/* Best-of time of fn over >= min_reps runs and >= min_seconds. */
-#define TIME_BEST(best, min_reps, min_seconds, stmt)                          \
+/* Best-of wall time (and best-of process CPU time, into best_cpu) of stmt
+ * over >= min_reps runs and >= min_seconds. */
+#define TIME_BEST2(best, best_cpu, min_reps, min_seconds, stmt)               \
     do {                                                                      \
         double t_start_ = now_s();                                            \
-        (best) = 1e30;                                                        \
+        (best) = (best_cpu) = 1e30;                                           \
         for (int rep_ = 0; rep_ < (min_reps) || now_s() - t_start_ < (min_seconds); rep_++) { \
-            double t0_ = now_s();                                             \
+            double t0_ = now_s(), c0_ = cpu_s();                              \
             stmt;                                                             \
-            double dt_ = now_s() - t0_;                                       \
+            double dt_ = now_s() - t0_, dc_ = cpu_s() - c0_;                  \
             if (dt_ < (best))                                                 \
                 (best) = dt_;                                                 \
+            if (dc_ > 0 && dc_ < (best_cpu))                                  \
+                (best_cpu) = dc_;                                             \
         }                                                                     \
+    } while (0)
+#define TIME_BEST(best, min_reps, min_seconds, stmt)                          \
+    do {                                                                      \
+        double unused_cpu_;                                                   \
+        TIME_BEST2(best, unused_cpu_, min_reps, min_seconds, stmt);           \
+        (void)unused_cpu_;                                                    \
     } while (0)
 
 static void fill_random(float *x, size_t n, unsigned seed)
@@ -154,10 +178,12 @@ static void print_gemm_header(const bench_opts *o)
     printf("int8 GEMM: out[n x m] = x[n x k] * W[m x k]^T, n = %d tokens; best of several runs.\n"
            "GOP/s counts 2*m*n*k; sgemm = OpenBLAS cblas_sgemm, same shape and threads;\n"
            "peak = the path's register-only int8 MAC loop (AVX2: the better of vpmaddubsw+\n"
-           "vpmaddwd and vpmaddwd alone) on the same threads, measured just before each row.\n\n",
+           "vpmaddwd and vpmaddwd alone) on the same threads, measured just before each row.\n"
+           "cpu GOP/s: ops per CPU-second of the process x threads (time preempted by other\n"
+           "jobs on a shared machine does not count), and its %% of the peak measured the same way.\n\n",
            BENCH_TOKENS);
-    printf("%-11s %3s %5s %5s %5s %9s %9s %7s %9s %7s %7s\n", "isa", "thr", "m", "k", "n",
-           "GOP/s", "sgemm", "x sgemm", "peak", "% peak", "2t/1t");
+    printf("%-11s %3s %5s %5s %5s %9s %9s %7s %9s %7s %7s %9s %7s\n", "isa", "thr", "m", "k", "n",
+           "GOP/s", "sgemm", "x sgemm", "peak", "% peak", "2t/1t", "cpu GOP/s", "% peak");
 }
 
 /* One measured row of the table. */
@@ -165,6 +191,7 @@ typedef struct gemm_row {
     tav_isa isa;
     int threads;
     double gops, peak, gemm_s, quant_s;
+    double gops_cpu, peak_cpu; /* per thread-equivalent of CPU time, x threads */
 } gemm_row;
 
 /* Times the int8 GEMM of one path, shape and thread count (fp32 output, no
@@ -190,10 +217,12 @@ static int time_gemm(const bench_opts *o, const gemm_shape *s, tav_pool *pool, g
     tav_simd_set_isa(r->isa);
     TIME_BEST(r->quant_s, 3, reps_s / 4, tav_simd_quant_rows(b->xq, b->ascale, b->x, n, k));
     tav_gemm_s8(pw, b->xq, b->ascale, n, b->out, TAV_ACT_NONE, pool, b->ws); /* warm up */
-    TIME_BEST(r->gemm_s, 5, reps_s,
-              tav_gemm_s8(pw, b->xq, b->ascale, n, b->out, TAV_ACT_NONE, pool, b->ws));
+    double gemm_cpu;
+    TIME_BEST2(r->gemm_s, gemm_cpu, 5, reps_s,
+               tav_gemm_s8(pw, b->xq, b->ascale, n, b->out, TAV_ACT_NONE, pool, b->ws));
     tav_gemm_free_weights(pw);
     r->gops = 2.0 * m * n * (double)k / r->gemm_s * 1e-9;
+    r->gops_cpu = 2.0 * m * n * (double)k / (gemm_cpu / r->threads) * 1e-9;
     return 0;
 }
 
@@ -205,9 +234,11 @@ static void print_row(const bench_opts *o, const gemm_shape *s, const gemm_row *
     if (o->json) {
         printf("{\"bench\":\"gemm\",\"isa\":\"%s\",\"threads\":%d,\"m\":%d,\"k\":%d,\"n\":%d,"
                "\"gops\":%.2f,\"sgemm_gflops\":%.2f,\"ratio_sgemm\":%.3f,\"peak_gops\":%.2f,"
-               "\"pct_peak\":%.1f,\"gemm_ms\":%.3f,\"quant_ms\":%.3f",
+               "\"pct_peak\":%.1f,\"gemm_ms\":%.3f,\"quant_ms\":%.3f,\"gops_cpu\":%.2f,"
+               "\"peak_gops_cpu\":%.2f,\"pct_peak_cpu\":%.1f",
                tav_simd_isa_name(r->isa), r->threads, s->m, s->k, n, r->gops, sgemm_gflops,
-               r->gops / sgemm_gflops, r->peak, pct, r->gemm_s * 1e3, r->quant_s * 1e3);
+               r->gops / sgemm_gflops, r->peak, pct, r->gemm_s * 1e3, r->quant_s * 1e3,
+               r->gops_cpu, r->peak_cpu, r->peak_cpu > 0 ? 100.0 * r->gops_cpu / r->peak_cpu : 0);
         if (gops1 > 0)
             printf(",\"speedup_vs_1t\":%.3f", r->gops / gops1);
         printf("}\n");
@@ -217,7 +248,10 @@ static void print_row(const bench_opts *o, const gemm_shape *s, const gemm_row *
                pct);
         if (gops1 > 0)
             printf(" %6.2fx", r->gops / gops1);
-        printf("\n");
+        else
+            printf(" %7s", "");
+        printf(" %9.1f %6.1f%%\n", r->gops_cpu,
+               r->peak_cpu > 0 ? 100.0 * r->gops_cpu / r->peak_cpu : 0.0);
     }
 }
 
@@ -276,8 +310,9 @@ static int bench_gemm(const bench_opts *o)
                 *r = (gemm_row){.isa = (tav_isa)i, .threads = thread_counts[t]};
                 /* the peak right before the GEMM it judges, on the same pool */
                 for (int v = 0; v < 2; v++) {
-                    double p = measure_peak(r->isa, v, pools[t], o->quick ? 0.05 : 0.15);
+                    double pc, p = measure_peak(r->isa, v, pools[t], o->quick ? 0.05 : 0.15, &pc);
                     r->peak = p > r->peak ? p : r->peak;
+                    r->peak_cpu = pc > r->peak_cpu ? pc : r->peak_cpu;
                 }
                 if (time_gemm(o, s, pools[t], &b, r))
                     rc = TAV_EXIT_FAIL;
