@@ -259,7 +259,6 @@ def unknown_words(text: str) -> List[str]:
 
 def _main(argv=None) -> int:
     import argparse
-    import sys
     ap = argparse.ArgumentParser(
         prog="python3 -m train.data.captions",
         description="Check captions against the caption vocabulary (the words the model knows). "

@@ -16,7 +16,7 @@ Everything here is plain data: SceneSpec is a dataclass whose fields are JSON-se
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Dict, List, Tuple
 
 import numpy as np
