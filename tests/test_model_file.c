@@ -7,6 +7,7 @@
 #include "core/model_file.h"
 #include "core/sha256.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -594,6 +595,45 @@ static void test_open_path_errors(void)
     }
 }
 
+/* Writes the C reader's verdict on every seed-corpus file to
+ * build/test-tmp/c_verdicts.txt ("name ok|bad" lines); tests/py/test_tavm.py
+ * checks the Python reader gives the same verdicts. */
+static void test_corpus_verdicts_for_python(void)
+{
+    DIR *d = opendir("tests/fuzz/corpus/model");
+    CHECK(d != NULL);
+    if (!d)
+        return;
+    mkdir("build", 0777);
+    mkdir(OUT_DIR, 0777);
+    FILE *out = fopen(OUT_DIR "/c_verdicts.txt", "w");
+    CHECK(out != NULL);
+    int files = 0, small_ok = 0;
+    struct dirent *e;
+    while (out && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "tests/fuzz/corpus/model/%s", e->d_name);
+        size_t n = 0;
+        uint8_t *img = read_file(path, &n);
+        uint8_t *c = aligned_copy(img, img ? n : 0);
+        tav_model *m = NULL;
+        tav_status st = tav_model_open_memory(c, img ? n : 0, TAV_MODEL_NO_VERIFY, &m);
+        tav_model_close(m);
+        fprintf(out, "%s %s\n", e->d_name, st == TAV_OK ? "ok" : "bad");
+        files++;
+        small_ok += st == TAV_OK && strcmp(e->d_name, "small.tavm") == 0;
+        free(c);
+        free(img);
+    }
+    closedir(d);
+    if (out)
+        fclose(out);
+    CHECK(files >= 60);
+    CHECK_EQ_INT(small_ok, 1);
+}
+
 /* ---------------------------------------------------------------- allocation faults */
 
 static void test_alloc_failure_every_open_allocation(void)
@@ -666,6 +706,7 @@ int main(void)
     RUN(test_every_byte_corruption);
     RUN(test_crafted_tables);
     RUN(test_open_path_errors);
+    RUN(test_corpus_verdicts_for_python);
     RUN(test_alloc_failure_every_open_allocation);
     RUN(test_alloc_failure_writer);
     return check_summary();

@@ -115,5 +115,34 @@ class TestSmallFile(unittest.TestCase):
         self.assertEqual(v, tavm.TOOL_VERSION)
 
 
+class TestReadersAgree(unittest.TestCase):
+    """The C and Python readers accept and refuse the same files: every file of the fuzz seed
+    corpus (crafted breaks of each rule, truncations, flips, libFuzzer finds). The C verdicts
+    come from tests/test_model_file.c (build/test-tmp/c_verdicts.txt)."""
+
+    def test_corpus_verdicts_match(self):
+        verdicts = os.path.join(ROOT, "build", "test-tmp", "c_verdicts.txt")
+        if not os.path.exists(verdicts):
+            self.skipTest("build/test-tmp/c_verdicts.txt absent (run the C tests first)")
+        corpus = os.path.join(ROOT, "tests", "fuzz", "corpus", "model")
+        with open(verdicts) as f:
+            c_says = dict(line.split() for line in f if line.strip())
+        self.assertEqual(sorted(c_says), sorted(os.listdir(corpus)))
+        disagree = []
+        for name, verdict in sorted(c_says.items()):
+            with open(os.path.join(corpus, name), "rb") as f:
+                blob = f.read()
+            try:
+                tavm.parse(blob, verify=False)
+                py = "ok"
+            except tavm.FormatError:
+                py = "bad"
+            if py != verdict:
+                disagree.append(f"{name}: C {verdict}, Python {py}")
+        self.assertEqual(disagree, [])
+        self.assertIn("ok", c_says.values())
+        self.assertIn("bad", c_says.values())
+
+
 if __name__ == "__main__":
     unittest.main()
