@@ -39,7 +39,7 @@ int tav_cmd_kiosk(int argc, char **argv)
     tav_kiosk_store_params sp = tav_kiosk_store_default_params();
     const char *db = "tav-kiosk.db", *model = "assets/default.tavm";
     long port = 8080, cache_mb = 2048;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--port")) {
@@ -68,7 +68,6 @@ int tav_cmd_kiosk(int argc, char **argv)
                     return tav_cli_usage_error("kiosk", "%s needs a value", a);
             return tav_cli_usage_error("kiosk", "unknown option '%s'", a);
         }
-        i++;
     }
     hp.port = (int)port;
 
