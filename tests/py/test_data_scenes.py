@@ -58,6 +58,17 @@ class TestRender(unittest.TestCase):
         spans = R.transition_spans([8, 12, 8], ["cut", ("dissolve", 4)])
         self.assertEqual(spans[1]["span"], [18, 22])
 
+    def test_cuts_change_more_than_any_frame_inside_a_scene(self):
+        from train.data.make_dataset import make_clip
+        cut, intra = [], []
+        for i in range(10):
+            clip, rec = make_clip("tav", 99, i, 32, 48, 2, 6, 0.0)
+            f = clip.astype(np.int16)
+            d = np.abs(f[1:] - f[:-1]).mean(axis=(1, 2, 3))
+            for k in range(1, clip.shape[0]):
+                (cut if k in rec["cuts"] else intra).append(d[k - 1])
+        self.assertGreater(min(cut), max(intra), "a change of step must stand out from motion")
+
     def test_every_station_and_action_renders_distinct(self):
         rng = np.random.default_rng(5)
         means = []
