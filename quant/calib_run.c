@@ -145,7 +145,8 @@ tav_status tav_quant_calib_run(const tav_model *in, const char *path, const tav_
     if (st) {
         char msg[256];
         snprintf(msg, sizeof msg, "%s", tav_last_error());
-        return tav_fail(st, "calibration: the engine cannot open the model: %s", msg);
+        return tav_fail(st, "calibration: the engine cannot open the model (--no-calib skips "
+                           "calibration): %s", msg);
     }
     hook_ctx h = {.c = c};
     int n_run = 0, n_builtin = 0, n_vocab = 0;

@@ -526,6 +526,73 @@ static void test_calib_prompts(void)
     }
 }
 
+static uint16_t f32_to_f16(float f) /* normal range only, round to nearest */
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t sign = (u >> 16) & 0x8000, e = (u >> 23) & 255, m = u & 0x7fffff;
+    if (e == 0)
+        return (uint16_t)sign;
+    uint32_t h = ((e - 112) << 10) | (m >> 13);
+    h += (m >> 12) & 1; /* round half up: fine for a test input */
+    return (uint16_t)(sign | h);
+}
+
+/* A non-engine file with f16 weights: quantised from the f16 values without
+ * calibration; with calibration the engine refuses it and says --no-calib. */
+static void test_f16_input(void)
+{
+    ensure_out_dir();
+    enum { R = 5, K = 12 };
+    uint16_t wh[R * K], bh[R];
+    float wf[R * K];
+    for (int i = 0; i < R * K; i++)
+        wh[i] = f32_to_f16(nrand());
+    for (int i = 0; i < R; i++)
+        bh[i] = f32_to_f16(0.5f);
+    tav_model_writer *w;
+    if (tav_model_writer_init(&w) != TAV_OK)
+        return;
+    int64_t sw[2] = {R, K}, sb[1] = {R};
+    CHECK_EQ_INT(tav_model_writer_add_tensor(w, "blk.fc.weight", TAV_DTYPE_F16, 2, sw, wh, NULL), TAV_OK);
+    CHECK_EQ_INT(tav_model_writer_add_tensor(w, "blk.fc.bias", TAV_DTYPE_F16, 1, sb, bh, NULL), TAV_OK);
+    CHECK_EQ_INT(tav_model_writer_write(w, OUT_DIR "/f16.tavm"), TAV_OK);
+    tav_model_writer_free(w);
+
+    tav_quant_params p = tav_quant_default_params();
+    tav_quant_report rep;
+    CHECK(tav_quant_file_convert(OUT_DIR "/f16.tavm", OUT_DIR "/f16-int8.tavm", &p, &rep) != TAV_OK);
+    CHECK_STR_CONTAINS(tav_last_error(), "--no-calib");
+    tav_quant_report_free(&rep);
+    p.calibrate = 0;
+    CHECK_EQ_INT(tav_quant_file_convert(OUT_DIR "/f16.tavm", OUT_DIR "/f16-int8.tavm", &p, &rep), TAV_OK);
+    tav_quant_report_free(&rep);
+    tav_model *m;
+    if (tav_model_open(OUT_DIR "/f16-int8.tavm", 0, &m) != TAV_OK) {
+        CHECK(!"open f16-int8");
+        return;
+    }
+    const tav_tensor_view *tw = tav_model_tensor_find(m, "blk.fc.weight");
+    const tav_tensor_view *tb = tav_model_tensor_find(m, "blk.fc.bias");
+    CHECK(tw && tw->dtype == TAV_DTYPE_S8 && tb && tb->dtype == TAV_DTYPE_F16);
+    if (tw && tw->dtype == TAV_DTYPE_S8) {
+        /* same int8 as quantising the f16 values widened to f32 */
+        for (int i = 0; i < R * K; i++) {
+            uint16_t h = wh[i];
+            int e = (h >> 10) & 31, mm = h & 1023;
+            float v = e == 0 ? ldexpf((float)mm, -24) : ldexpf((float)(mm | 1024), e - 25);
+            wf[i] = (h & 0x8000) ? -v : v;
+        }
+        int8_t q[R * K];
+        float s[R];
+        CHECK_EQ_INT(tav_quant_encode_rows(q, s, wf, R, K), TAV_OK);
+        CHECK(memcmp(q, tw->data, sizeof q) == 0 && memcmp(s, tw->scales, sizeof s) == 0);
+    }
+    if (tb && tb->dtype == TAV_DTYPE_F16)
+        CHECK(memcmp(tb->data, bh, sizeof bh) == 0);
+    tav_model_close(m);
+}
+
 /* ---------------------------------------------------------------- bad inputs and outputs */
 
 static void test_already_quantised(void)
@@ -793,6 +860,7 @@ int main(void)
     RUN(test_keep_and_weight_rule);
     RUN(test_max_nmse_rule);
     RUN(test_calib_prompts);
+    RUN(test_f16_input);
     RUN(test_already_quantised);
     RUN(test_corrupt_inputs);
     RUN(test_unwritable_outputs);
