@@ -22,6 +22,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   clang                       # second compiler; libFuzzer harnesses
+  libclang-rt-14-dev          # clang's libFuzzer and ASan/UBSan runtimes (only Recommended by clang, so --no-install-recommends skips it): make fuzz, make CC=clang test
   gcc-aarch64-linux-gnu       # NEON cross-build of the kernels
   libc6-dev-arm64-cross       # ARM64 C library for the cross-build
   qemu-user                   # runs the ARM64 test binaries (qemu-aarch64)
