@@ -123,9 +123,12 @@ FUZZ_SECONDS ?= 60
 fuzz: test-deps
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
-model:
+# The trainer exports fp32 to assets/default.tavm; the int8 file is made from
+# it by `tav quantize` (docs/quantization.md; per-layer report beside it).
+model: tav
 	@scripts/install-deps.sh train
 	$(PY) -m train.make_model
+	./tav quantize assets/default.tavm assets/default-int8.tavm --report build/quant-report.csv
 
 # NEON kernels: the simd tests cross-compiled for AArch64 (static, no
 # sanitizers) from simd/ and the few core files it needs; tests/suites/neon.sh
