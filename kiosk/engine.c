@@ -159,7 +159,7 @@ tav_status tav_kiosk_engine_generate(void *ctx, const tav_kiosk_job_params *jp,
         char seed[32];
         snprintf(seed, sizeof seed, "%llu", (unsigned long long)jp->seed);
         tav_media_kv kv[TAV_KIOSK_MAX_SCENES + 1];
-        char keys[TAV_KIOSK_MAX_SCENES][16];
+        char keys[TAV_KIOSK_MAX_SCENES][24];
         int n_kv = 0;
         kv[n_kv++] = (tav_media_kv){"seed", seed};
         for (int i = 0; i < jp->n_scenes; i++) {

@@ -594,6 +594,32 @@ out:
     return r;
 }
 
+tav_status tav_kiosk_store_requeue_job(tav_kiosk_store *s, int64_t id)
+{
+    pthread_mutex_lock(&s->mu);
+    tav_status r = begin(s);
+    if (r)
+        goto out;
+    sqlite3_stmt *st;
+    if ((r = prep(s,
+                  "UPDATE jobs SET state='pending', started=NULL, attempts=MAX(attempts-1,0) "
+                  "WHERE id=? AND state='running'",
+                  &st)) == TAV_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        r = step_done(s, st, "requeue");
+    }
+    if (r == TAV_OK)
+        r = log_event(s, id, "requeued", "the kiosk was stopped");
+    if (r) {
+        rollback(s);
+        goto out;
+    }
+    r = commit(s);
+out:
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
 tav_status tav_kiosk_store_cancel_job(tav_kiosk_store *s, int64_t id, tav_job_state *state_out)
 {
     pthread_mutex_lock(&s->mu);

@@ -115,6 +115,10 @@ tav_status tav_kiosk_store_queue_position(tav_kiosk_store *s, int64_t id, int *a
 tav_status tav_kiosk_store_finish_job(tav_kiosk_store *s, int64_t id, tav_job_state state,
                                       const char *error);
 
+/* Puts a running job back at its place in the queue (the kiosk is shutting
+ * down cleanly, so the start does not count as an attempt). */
+tav_status tav_kiosk_store_requeue_job(tav_kiosk_store *s, int64_t id);
+
 /* Cancels a pending job at once. *state_out gets the job's state after the
  * call: CANCELLED, or RUNNING (the caller must stop the worker), or a final
  * state (nothing to cancel). TAV_ERR_NOT_FOUND if no such job. */

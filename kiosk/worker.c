@@ -24,6 +24,7 @@ struct tav_kiosk_worker {
     tav_kiosk_progress prog;
     double job_started;     /* monotonic seconds, for the ETA estimate  */
     int64_t cancel_req;     /* a cancel for a job not yet started       */
+    int64_t op_cancelled;   /* the operator cancelled this running job  */
     atomic_int cancel;      /* read by the generator                    */
     long finished;
 };
@@ -124,10 +125,15 @@ static void run_job(tav_kiosk_worker *w, tav_kiosk_job *j)
     remove_temps(w, j->key);
     if (st == TAV_ERR_CANCELLED || atomic_load(&w->cancel)) {
         pthread_mutex_lock(&w->mu);
-        int stopping = w->stop;
+        int stopping = w->stop && w->op_cancelled != j->id;
         pthread_mutex_unlock(&w->mu);
-        finish(w, j->id, TAV_JOB_CANCELLED,
-               stopping ? "the kiosk was stopped during this job" : "cancelled by the operator");
+        if (stopping) { /* a clean shutdown: the job waits for the next start */
+            if (tav_kiosk_store_requeue_job(w->store, j->id) != TAV_OK)
+                TAV_LOG_ERROR("job %lld: cannot re-queue it: %s", (long long)j->id, tav_last_error());
+            TAV_LOG_INFO("job %lld: back in the queue until the next start", (long long)j->id);
+            return;
+        }
+        finish(w, j->id, TAV_JOB_CANCELLED, "cancelled by the operator");
         TAV_LOG_INFO("job %lld: cancelled", (long long)j->id);
     } else {
         finish(w, j->id, TAV_JOB_FAILED, msg);
@@ -164,7 +170,8 @@ static void *worker_main(void *arg)
         w->prog.job = j.id;
         w->prog.eta_seconds = -1;
         w->job_started = mono_s();
-        atomic_store(&w->cancel, w->cancel_req == j.id || w->stop);
+        w->op_cancelled = w->cancel_req == j.id ? j.id : 0;
+        atomic_store(&w->cancel, w->op_cancelled != 0 || w->stop);
         w->cancel_req = 0;
         bump(w);
         pthread_mutex_unlock(&w->mu);
@@ -236,9 +243,10 @@ void tav_kiosk_worker_wake(tav_kiosk_worker *w)
 void tav_kiosk_worker_cancel(tav_kiosk_worker *w, int64_t id)
 {
     pthread_mutex_lock(&w->mu);
-    if (w->prog.job == id)
+    if (w->prog.job == id) {
+        w->op_cancelled = id;
         atomic_store(&w->cancel, 1);
-    else
+    } else
         w->cancel_req = id;
     bump(w);
     pthread_mutex_unlock(&w->mu);

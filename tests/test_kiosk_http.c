@@ -417,6 +417,38 @@ static void test_http_cancel_running_and_pending(void)
     kiosk_stop(&k, 1);
 }
 
+/* A clean stop (SIGTERM at shutdown) puts the running job back in the queue. */
+static void test_clean_stop_requeues_running_job(void)
+{
+    kiosk k;
+    if (kiosk_start(&k, 40, 50, NULL, 1)) {
+        CHECK(0);
+        return;
+    }
+    resp r;
+    CHECK_EQ_INT(http(k.port, "POST", "/api/jobs", NULL, "{\"prompts\":[\"the red gear rotates at the drill in a close up\"],\"seed\":2}", &r), 201);
+    long id = json_id(body_of(&r));
+    tav_buf_free(&r.body);
+    tav_buf ev = {0};
+    sse_follow(k.port, id, 2, &ev);
+    tav_buf_free(&ev);
+    kiosk_stop(&k, 0);
+    if (kiosk_start(&k, 3, 1, NULL, 0)) {
+        CHECK(0);
+        return;
+    }
+    ev = (tav_buf){0};
+    sse_follow(k.port, id, 0, &ev);
+    CHECK_STR_CONTAINS(ev.data, "event: done");
+    tav_buf_free(&ev);
+    char path[80];
+    snprintf(path, sizeof path, "/api/jobs/%ld", id);
+    CHECK_EQ_INT(http(k.port, "GET", path, NULL, NULL, &r), 200);
+    CHECK_STR_CONTAINS(body_of(&r), "\"attempts\":1"); /* the stopped start did not count */
+    tav_buf_free(&r.body);
+    kiosk_stop(&k, 1);
+}
+
 static void test_http_limits_and_token(void)
 {
     kiosk k;
@@ -723,6 +755,7 @@ int main(int argc, char **argv)
     RUN(test_http_pages_templates_fill);
     RUN(test_http_submit_progress_files_cache_hit);
     RUN(test_http_cancel_running_and_pending);
+    RUN(test_clean_stop_requeues_running_job);
     RUN(test_http_limits_and_token);
     RUN(test_http_engine_missing_fails_jobs_in_words);
     RUN(test_kill9_during_job_then_restart);
