@@ -122,6 +122,10 @@ static tav_status run_one(tav_pipeline *pl, hook_ctx *h, const char *prompt, uin
     gp.n_scenes = n;
     gp.seed = seed;
     gp.discard_frames = 1;
+    /* One thread: the VAE's frame-parallel calls would otherwise reach the
+     * hook in a varying order, and the double sums (so a threshold decision
+     * right at the edge) could differ between runs. */
+    gp.threads = 1;
     tav_video v;
     tav_engine_set_linear_hook(on_linear, h);
     tav_status st = tav_pipeline_generate(pl, &gp, &v);
@@ -186,13 +190,13 @@ tav_status tav_quant_calib_run(const tav_model *in, const char *path, const tav_
         return st;
     if (p->n_calib_prompts)
         snprintf(note, note_size,
-                 "%d prompts from the caller, seeds %u.., fp32 engine, default steps and "
+                 "%d prompts from the caller, seeds %u.., fp32 engine (1 thread), default steps and "
                  "guidance; %ld linear calls not measured",
                  n_run, CALIB_SEED, tav_quant_calib_unmatched(c));
     else
         snprintf(note, note_size,
                  "%d prompts (%d built-in captions, %d from vocabulary words), seeds %u.., "
-                 "fp32 engine, default steps and guidance; %ld linear calls not measured",
+                 "fp32 engine (1 thread), default steps and guidance; %ld linear calls not measured",
                  n_run, n_builtin, n_vocab, CALIB_SEED, tav_quant_calib_unmatched(c));
     return TAV_OK;
 }
