@@ -113,6 +113,19 @@ class TestCaptions(unittest.TestCase):
         self.assertEqual(C.tokenize("Close-up: L-bracket's 4x"), ["close", "up", "l", "bracket", "s", "4x"])
         with self.assertRaises(ValueError):
             C.join_scenes(["a | b"])
+        self.assertEqual(C.tokenize("| a || b |"), ["a", "<sep>", "b"])
+        self.assertEqual(C.scenes_without_words("a | ... | b"), [1])
+
+    def test_committed_tokenizer_cases_match(self):
+        import json
+        import os
+        from train.data.tokenizer_cases import cases
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
+                            "tokenizer_cases.json")
+        with open(path, encoding="utf-8") as f:
+            committed = json.load(f)
+        self.assertEqual(committed, cases(),
+                         "tests/data/tokenizer_cases.json is stale: python3 -m train.data.tokenizer_cases")
 
 
 if __name__ == "__main__":

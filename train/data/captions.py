@@ -6,7 +6,7 @@ multi-scene prompt format, and the tokenizer rule the C engine replicates.
     vocabulary()                         every word any caption of either split can contain
     join_scenes([c1, c2]) -> "c1 | c2"   the multi-scene prompt (THE format; docs/data.md)
     split_scenes("c1 | c2") -> [c1, c2]
-    tokenize(text) -> ["a", "red", ..., "<sep>", ...]
+    tokenize(prompt) -> ["a", "red", ..., "<sep>", ...]   words(text) -> ["a", "red", ...]
 
 Held-out phrasings: split="heldout" uses templates (word orders) and synonyms that
 split="train" never uses, so an evaluation can ask whether the model follows a prompt it
@@ -162,24 +162,41 @@ def all_captions(spec: SceneSpec, split: str = "train") -> List[str]:
 
 # ---------------------------------------------------------------- tokenizer and vocabulary
 
-_TOKEN_RE = re.compile(r"[a-z0-9]+|\|")
+_WORD_RE = re.compile(r"[a-z0-9]+")
 
 
-def tokenize(text: str) -> List[str]:
-    """THE tokenizer rule (C replicates it byte for byte, docs/data.md):
-    1. ASCII letters A-Z are lower-cased; every other byte is kept as is.
-    2. A token is a maximal run of bytes in [a-z0-9]; '|' is the token SEP_TOKEN ('<sep>');
-       every other byte (space, punctuation, hyphen, apostrophe, any byte >= 0x80) separates.
-    Unknown words are the caller's business (the model maps them to <unk> and reports them)."""
+def words(text: str) -> List[str]:
+    """THE word rule (C replicates it byte for byte, docs/data.md): ASCII A-Z are lower-cased,
+    no other byte changes; a word is a maximal run of bytes in [a-z0-9]; every other byte
+    (space, punctuation, '-', "'", '|', any byte >= 0x80) only separates words."""
     b = text.encode("utf-8", "surrogateescape")
     low = bytes(c + 32 if 65 <= c <= 90 else c for c in b).decode("latin-1")
-    return [SEP_TOKEN if m == SEP_TEXT else m for m in _TOKEN_RE.findall(low)]
+    return _WORD_RE.findall(low)
+
+
+def tokenize(prompt: str) -> List[str]:
+    """THE prompt rule: split_scenes(prompt) (split at '|', trim, drop empty parts), words() of
+    each scene, scenes joined by SEP_TOKEN ('<sep>'). So "a | b" -> [a, <sep>, b] and leading,
+    trailing or doubled '|' add nothing. A scene that has no words (e.g. "a | ... | b") gives two
+    <sep> in a row: the model rejects such a prompt (see scenes_without_words).
+    Unknown words are the caller's business (the model reports them, never drops them)."""
+    out: List[str] = []
+    for k, scene in enumerate(split_scenes(prompt)):
+        if k:
+            out.append(SEP_TOKEN)
+        out += words(scene)
+    return out
+
+
+def scenes_without_words(prompt: str) -> List[int]:
+    """0-based indices of the scenes of `prompt` that contain no word (an error for the model)."""
+    return [k for k, s in enumerate(split_scenes(prompt)) if not words(s)]
 
 
 def _words_of(phrases) -> set:
     out = set()
     for p in phrases:
-        out.update(tokenize(p))
+        out.update(words(p))
     return out
 
 
@@ -219,16 +236,27 @@ def join_scenes(captions: Sequence[str]) -> str:
     for c in captions:
         if SEP_TEXT in c:
             raise ValueError(f"a scene caption may not contain {SEP_TEXT!r}: {c!r}")
-        c = " ".join(c.split())
+        c = _WS_RE.sub(" ", c).strip(_ASCII_WS)
         if not c:
             raise ValueError("empty scene caption")
         out.append(c)
     return f" {SEP_TEXT} ".join(out)
 
 
+_ASCII_WS = " \t\n\v\f\r"
+_WS_RE = re.compile(r"[ \t\n\v\f\r]+")
+
+
 def split_scenes(prompt: str) -> List[str]:
-    """Inverse of join_scenes: split on '|', trim whitespace, drop empty parts."""
-    return [" ".join(p.split()) for p in prompt.split(SEP_TEXT) if p.strip()]
+    """Inverse of join_scenes: split on '|', collapse runs of ASCII whitespace (space, \\t, \\n,
+    \\v, \\f, \\r) to one space, trim them, drop parts that are then empty. Only ASCII
+    whitespace counts (as in C's isspace in the C locale), so C gets the same scenes."""
+    out = []
+    for part in prompt.split(SEP_TEXT):
+        part = _WS_RE.sub(" ", part).strip(_ASCII_WS)
+        if part:
+            out.append(part)
+    return out
 
 
 def attribute_words() -> Dict[str, List[str]]:
@@ -249,10 +277,10 @@ assert set(ACTION_ACTIVE) == set(ACTIONS)
 # ---------------------------------------------------------------- caption check CLI
 
 def unknown_words(text: str) -> List[str]:
-    """Words of `text` (tokenize rule) that are not in vocabulary(), in order, no repeats."""
+    """Words of `text` (words() rule) that are not in vocabulary(), in order, no repeats."""
     vocab, out = set(vocabulary()), []
-    for w in tokenize(text):
-        if w != SEP_TOKEN and w not in vocab and w not in out:
+    for w in words(text):
+        if w not in vocab and w not in out:
             out.append(w)
     return out
 
