@@ -119,40 +119,58 @@ size_t tav_gemm_workspace_size(const tav_gemm_weights *pw, int m)
 
 /* ---------------------------------------------------------------- activations */
 
-/* One A micro-panel: rows [r0, r0+rows) of a, into [kp/ku][mr][ku]. */
+/* One A micro-panel: `rows` rows of a (row stride k) into [kp/ku][mr][ku],
+ * every byte written once. The loop runs over k-groups outside and rows
+ * inside, so the panel is written sequentially while each source row is
+ * read sequentially: a transpose of ku-element words. Padding (rows >= rows,
+ * k >= k) is zero. */
 static void pack_a_panel(const tav_kern *kk, void *dst, const int8_t *a, int k, int kp, int rows)
 {
-    const int mr = kk->mr, ku = kk->ku, full = k / ku;
-    switch (kk->afmt) {
-    case TAV_AFMT_S8:
-    case TAV_AFMT_U8: {
-        uint8_t *d = dst;
-        const uint8_t flip = kk->afmt == TAV_AFMT_U8 ? 0x80 : 0x00; /* a + 128 == a ^ 0x80 */
-        memset(d, 0, (size_t)mr * kp);
-        for (int r = 0; r < rows; r++) {
-            const uint8_t *s = (const uint8_t *)a + (size_t)r * k;
-            for (int g = 0; g < full; g++)
-                for (int u = 0; u < ku; u++)
-                    d[((size_t)g * mr + r) * ku + u] = s[g * ku + u] ^ flip;
-            for (int p = full * ku; p < k; p++)
-                d[((size_t)(p / ku) * mr + r) * ku + p % ku] = s[p] ^ flip;
-        }
-        break;
-    }
-    case TAV_AFMT_S16: {
+    const int mr = kk->mr, ku = kk->ku, full = k / ku, groups = kp / ku;
+    if (kk->afmt == TAV_AFMT_S16) {
         int16_t *d = dst;
-        memset(d, 0, (size_t)mr * kp * sizeof *d);
-        for (int r = 0; r < rows; r++) {
-            const int8_t *s = a + (size_t)r * k;
-            for (int g = 0; g < full; g++)
+        for (int g = 0; g < groups; g++)
+            for (int r = 0; r < mr; r++, d += ku) {
+                if (r >= rows) {
+                    memset(d, 0, (size_t)ku * sizeof *d);
+                    continue;
+                }
+                const int8_t *src = a + (size_t)r * k + (size_t)g * ku;
+                if (g < full && ku == 2) { /* AVX2's pairs: one 32-bit store (little endian) */
+                    uint32_t v = (uint16_t)(int16_t)src[0] | (uint32_t)(uint16_t)(int16_t)src[1] << 16;
+                    memcpy(d, &v, 4);
+                } else if (g < full)
+                    for (int u = 0; u < ku; u++)
+                        d[u] = src[u];
+                else
+                    for (int u = 0; u < ku; u++)
+                        d[u] = g * ku + u < k ? src[u] : 0;
+            }
+        return;
+    }
+    /* int8 as is, or uint8 = a + 128 = a ^ 0x80, 4 bytes at a time (every
+     * byte-format path has ku % 4 == 0) */
+    const uint32_t flip = kk->afmt == TAV_AFMT_U8 ? 0x80808080u : 0u;
+    uint8_t *d = dst;
+    for (int g = 0; g < groups; g++)
+        for (int r = 0; r < mr; r++, d += ku) {
+            if (r >= rows) {
+                memset(d, 0, (size_t)ku);
+                continue;
+            }
+            const uint8_t *src = (const uint8_t *)a + (size_t)r * k + (size_t)g * ku;
+            if (g < full) {
+                for (int u = 0; u + 4 <= ku; u += 4) {
+                    uint32_t w;
+                    memcpy(&w, src + u, 4);
+                    w ^= flip;
+                    memcpy(d + u, &w, 4);
+                }
+            } else { /* the partial last group */
                 for (int u = 0; u < ku; u++)
-                    d[((size_t)g * mr + r) * ku + u] = s[g * ku + u];
-            for (int p = full * ku; p < k; p++)
-                d[((size_t)(p / ku) * mr + r) * ku + p % ku] = s[p];
+                    d[u] = g * ku + u < k ? (uint8_t)(src[u] ^ (uint8_t)flip) : 0;
+            }
         }
-        break;
-    }
-    }
 }
 
 /* ---------------------------------------------------------------- tiles */
