@@ -163,8 +163,8 @@ static void print_json(const char *path, const tav_media_info *in, long n_frames
 static void print_text(const char *path, const tav_media_info *in, long n_frames,
                        const tav_scenecut_cut *cuts, size_t n_cuts)
 {
-    printf("%s: %ld frames, %.3f fps, %dx%d (%s)\n", path, n_frames, in->fps, in->width,
-           in->height, in->codec ? in->codec : "?");
+    printf("%s: %ld frame%s, %.3f fps, %dx%d (%s)\n", path, n_frames, n_frames == 1 ? "" : "s",
+           in->fps, in->width, in->height, in->codec ? in->codec : "?");
     printf("%zu cut%s\n", n_cuts, n_cuts == 1 ? "" : "s");
     for (size_t i = 0; i < n_cuts; i++) {
         printf("  cut at frame %6ld", cuts[i].frame);
