@@ -7,9 +7,9 @@
 # Each harness is built with clang -fsanitize=fuzzer,address,undefined into
 # build/fuzz/. Sources: a harness may list what it needs on a line
 #   " * fuzz-sources: core/model_file.c core/mem.c ..."
-# (fast, no external libraries); without that line it is linked against every
-# library source (core simd quant kiosk, minus core/cli.c) and the Makefile's
-# libraries. It runs on a copy of tests/fuzz/corpus/<name>/ in
+# (fast, no external libraries); without that line it is linked against the
+# whole library, built once by the Makefile with clang and
+# -fsanitize=fuzzer-no-link into build/fuzz/lib/, and the Makefile's libraries. It runs on a copy of tests/fuzz/corpus/<name>/ in
 # build/fuzz/corpus-<name>/ (new inputs land there, the committed corpus is
 # untouched); crashes are saved in build/fuzz/crash-<name>-*. A harness with a
 # tests/fuzz/<name>.dict gets it as -dict. Exit status 1 if any harness
@@ -44,13 +44,21 @@ for name in "${names[@]}"; do
         # shellcheck disable=SC2086
         build_cmd=("$CC" $FLAGS -o "$bin" "$src" $deps -lm -pthread)
     else
-        libsrc=$(ls core/*.c simd/*.c quant/*.c kiosk/*.c 2>/dev/null | grep -v '^core/cli\.c$')
+        # The whole library, built by the Makefile (its per-ISA flags and source
+        # lists) with clang and fuzzer instrumentation, into build/fuzz/lib.
+        if [ -z "${fuzz_lib_built:-}" ]; then
+            echo "== building the instrumented library (build/fuzz/lib/libtav.a)"
+            make -s -j2 CC="$CC" ASAN=$out/lib \
+                SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
+                $out/lib/libtav.a || { echo "FAIL fuzz: library build failed"; exit 1; }
+            fuzz_lib_built=1
+        fi
         # the Makefile's LIBS (keep in sync)
         libs="$(pkg-config --libs libavformat libavcodec libswscale libavutil 2>/dev/null) \
               -lsqlite3 -lpng -ljpeg -lopenblas -lmicrohttpd -lpthread -lm"
         # shellcheck disable=SC2086
         build_cmd=("$CC" $FLAGS $(pkg-config --cflags libavformat 2>/dev/null) -o "$bin" "$src" \
-                   $libsrc $libs)
+                   $out/lib/libtav.a $libs)
     fi
     echo "== fuzz_$name: building"
     if ! "${build_cmd[@]}"; then
