@@ -117,7 +117,7 @@ tav_status tav_dit_ws_plan(const tav_dit *d, tav_arena *a, int max_t, int max_l,
     ws->mlp = tav_arena_floats(a, (size_t)cfg->mlp_ratio * nd);
     ws->ck = tav_arena_floats(a, (size_t)max_l * D);
     ws->cv = tav_arena_floats(a, (size_t)max_l * D);
-    ws->scores = tav_arena_floats(a, (size_t)n_threads * max_k);
+    ws->scores = tav_arena_floats(a, (size_t)n_threads * TAV_ATTN_Q_CHUNK * max_k);
     ws->patches = tav_arena_floats(a, (size_t)N * P);
     ws->out = tav_arena_floats(a, (size_t)N * P);
     ws->temb = tav_arena_floats(a, (size_t)max_t * D);

@@ -91,8 +91,10 @@ void tav_layer_sincos(float *out, float v, int n);
  * [*, D]. Group g's query i is row g*q_gstride + i*q_stride; its key j is
  * row g*k_gstride + j*k_stride. All keys are attended (the engine uses exact
  * lengths, so there is no padding mask). Work is split into (group, head,
- * query chunk) tiles, each computed alone in a fixed order: the bytes do not
- * depend on the pool size. scores: n_threads * n_keys floats. */
+ * TAV_ATTN_Q_CHUNK queries) tiles, each two sgemm calls of a shape fixed by
+ * the problem alone: the bytes do not depend on the pool size.
+ * scores: n_threads * TAV_ATTN_Q_CHUNK * n_keys floats. */
+#define TAV_ATTN_Q_CHUNK 64
 typedef struct tav_attn_shape {
     int groups, n_q, n_k;
     int q_gstride, q_stride, k_gstride, k_stride;

@@ -4,6 +4,7 @@
 
 #include "simd/simd.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -58,8 +59,6 @@ void tav_layer_sincos(float *out, float v, int n)
 
 /* ---------------------------------------------------------------- attention */
 
-#define ATTN_Q_CHUNK 32 /* queries per tile: fixed, so tiling ignores the pool size */
-
 typedef struct attn_job {
     const tav_attn_shape *sh;
     int dim, heads, dh, n_chunks;
@@ -68,6 +67,9 @@ typedef struct attn_job {
     float *y, *scores;
 } attn_job;
 
+/* One (group, head, query chunk): scores = scale * Q K^T and y = softmax(scores) V
+ * by two sgemm calls. Rows of a group are equally spaced (stride * D floats),
+ * so Q, K, V and Y are plain strided matrices: no gathering. */
 static void attn_tile(void *ctx, int tile, int worker)
 {
     const attn_job *j = ctx;
@@ -76,41 +78,17 @@ static void attn_tile(void *ctx, int tile, int worker)
     int gh = tile / j->n_chunks;
     int head = gh % j->heads, g = gh / j->heads;
     int dh = j->dh, D = j->dim, off = head * dh;
-    float *s = j->scores + (size_t)worker * sh->n_k;
-    int i0 = chunk * ATTN_Q_CHUNK;
-    int i1 = i0 + ATTN_Q_CHUNK < sh->n_q ? i0 + ATTN_Q_CHUNK : sh->n_q;
-    for (int i = i0; i < i1; i++) {
-        size_t qr = (size_t)g * sh->q_gstride + (size_t)i * sh->q_stride;
-        const float *qi = j->q + qr * D + off;
-        /* scores s_j = (q . k_j) / sqrt(dh), then a max-subtracted softmax */
-        float mx = -INFINITY;
-        for (int kk = 0; kk < sh->n_k; kk++) {
-            size_t kr = (size_t)g * sh->k_gstride + (size_t)kk * sh->k_stride;
-            const float *kj = j->k + kr * D + off;
-            float acc = 0.0f;
-            for (int c = 0; c < dh; c++)
-                acc += qi[c] * kj[c];
-            s[kk] = acc * j->scale;
-            if (s[kk] > mx)
-                mx = s[kk];
-        }
-        float sum = 0.0f;
-        for (int kk = 0; kk < sh->n_k; kk++) {
-            s[kk] = expf(s[kk] - mx);
-            sum += s[kk];
-        }
-        float inv = 1.0f / sum;
-        float *yi = j->y + qr * D + off;
-        for (int c = 0; c < dh; c++)
-            yi[c] = 0.0f;
-        for (int kk = 0; kk < sh->n_k; kk++) {
-            size_t kr = (size_t)g * sh->k_gstride + (size_t)kk * sh->k_stride;
-            const float *vj = j->v + kr * D + off;
-            float p = s[kk] * inv;
-            for (int c = 0; c < dh; c++)
-                yi[c] += p * vj[c];
-        }
-    }
+    int i0 = chunk * TAV_ATTN_Q_CHUNK;
+    int nq = sh->n_q - i0 < TAV_ATTN_Q_CHUNK ? sh->n_q - i0 : TAV_ATTN_Q_CHUNK;
+    float *s = j->scores + (size_t)worker * TAV_ATTN_Q_CHUNK * sh->n_k;
+    size_t q0 = (size_t)g * sh->q_gstride + (size_t)i0 * sh->q_stride;
+    size_t k0 = (size_t)g * sh->k_gstride;
+    int ldq = sh->q_stride * D, ldk = sh->k_stride * D;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, sh->n_k, dh, j->scale,
+                j->q + q0 * D + off, ldq, j->k + k0 * D + off, ldk, 0.0f, s, sh->n_k);
+    tav_simd_softmax(s, s, nq, sh->n_k);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, dh, sh->n_k, 1.0f, s, sh->n_k,
+                j->v + k0 * D + off, ldk, 0.0f, j->y + q0 * D + off, ldq);
 }
 
 void tav_layer_attention(const tav_engine_ctx *ec, const tav_attn_shape *sh, int dim, int heads,
@@ -118,7 +96,7 @@ void tav_layer_attention(const tav_engine_ctx *ec, const tav_attn_shape *sh, int
 {
     attn_job j = {
         .sh = sh, .dim = dim, .heads = heads, .dh = dim / heads,
-        .n_chunks = (sh->n_q + ATTN_Q_CHUNK - 1) / ATTN_Q_CHUNK,
+        .n_chunks = (sh->n_q + TAV_ATTN_Q_CHUNK - 1) / TAV_ATTN_Q_CHUNK,
         .scale = 1.0f / sqrtf((float)(dim / heads)),
         .q = q, .k = k, .v = v, .y = y, .scores = scores,
     };

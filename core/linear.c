@@ -47,7 +47,30 @@ static tav_status load_bias(const tav_model *m, const char *prefix, int n_out, c
     return TAV_OK;
 }
 
+static tav_status linear_init(tav_linear *l, const tav_model *m, const char *prefix, int need_bias,
+                              int conv3x3);
+
 tav_status tav_linear_init(tav_linear *l, const tav_model *m, const char *prefix, int need_bias)
+{
+    return linear_init(l, m, prefix, need_bias, 0);
+}
+
+tav_status tav_linear_init_conv3x3(tav_linear *l, const tav_model *m, const char *prefix)
+{
+    return linear_init(l, m, prefix, 1, 1);
+}
+
+/* (ci, tap) -> (tap, ci) for one row of k = 9 * cin elements of `size` bytes */
+static void to_tap_major(void *dst, const void *src, int cin, size_t size)
+{
+    for (int ci = 0; ci < cin; ci++)
+        for (int t = 0; t < 9; t++)
+            memcpy((char *)dst + ((size_t)t * cin + ci) * size,
+                   (const char *)src + ((size_t)ci * 9 + t) * size, size);
+}
+
+static tav_status linear_init(tav_linear *l, const tav_model *m, const char *prefix, int need_bias,
+                              int conv3x3)
 {
     memset(l, 0, sizeof *l);
     snprintf(l->name, sizeof l->name, "%s", prefix);
@@ -62,6 +85,10 @@ tav_status tav_linear_init(tav_linear *l, const tav_model *m, const char *prefix
                         name);
     l->n_out = (int)w->shape[0];
     l->k = (int)(w->n_elems / (size_t)w->shape[0]);
+    if (conv3x3 && (w->ndim != 4 || w->shape[2] != 3 || w->shape[3] != 3))
+        return tav_fail(TAV_ERR_FORMAT, "tensor '%s' is not a 3x3 convolution weight", name);
+    l->tap_major = conv3x3;
+    int cin = l->k / 9;
     const float *bias = NULL;
     if (need_bias) {
         tav_status st = load_bias(m, prefix, l->n_out, &bias);
@@ -72,10 +99,28 @@ tav_status tav_linear_init(tav_linear *l, const tav_model *m, const char *prefix
     case TAV_DTYPE_F32:
         l->w = w->data;
         l->bias = bias;
+        if (conv3x3) {
+            l->w_owned = tav_malloc_array(w->n_elems, sizeof(float));
+            if (!l->w_owned)
+                return tav_fail(TAV_ERR_NOMEM, "out of memory reordering '%s'", name);
+            for (int r = 0; r < l->n_out; r++)
+                to_tap_major(l->w_owned + (size_t)r * l->k, (const float *)w->data + (size_t)r * l->k,
+                             cin, sizeof(float));
+            l->w = l->w_owned;
+        }
         return TAV_OK;
     case TAV_DTYPE_S8: {
-        tav_status st = tav_gemm_pack_weights(w->data, w->scales, bias, l->n_out, l->k,
+        int8_t *tmp = NULL;
+        if (conv3x3) {
+            tmp = tav_malloc(w->n_elems);
+            if (!tmp)
+                return tav_fail(TAV_ERR_NOMEM, "out of memory reordering '%s'", name);
+            for (int r = 0; r < l->n_out; r++)
+                to_tap_major(tmp + (size_t)r * l->k, (const int8_t *)w->data + (size_t)r * l->k, cin, 1);
+        }
+        tav_status st = tav_gemm_pack_weights(tmp ? tmp : w->data, w->scales, bias, l->n_out, l->k,
                                               tav_simd_isa(), &l->pw);
+        tav_free(tmp);
         if (st != TAV_OK)
             return tav_fail(st, "packing int8 weights '%s': %s", name, tav_last_error());
         l->bias = bias;
@@ -102,6 +147,8 @@ void tav_linear_free(tav_linear *l)
         return;
     tav_gemm_free_weights(l->pw);
     l->pw = NULL;
+    tav_free(l->w_owned);
+    l->w_owned = NULL;
 }
 
 /* ---------------------------------------------------------------- forward */
@@ -171,8 +218,23 @@ tav_status tav_linear_forward(const tav_linear *l, const float *x, int m, float 
     tav_pool_run_tiles(pool, (m + TAV_LINEAR_ROW_TILE - 1) / TAV_LINEAR_ROW_TILE, f32_tile, &j);
     if (fn) {
         pthread_mutex_lock(&hook_mu);
-        if (hook_fn)
+        if (hook_fn && !l->tap_major) {
             hook_fn(hook_user, l->name, x, m, l->k, y, l->n_out);
+        } else if (hook_fn) {
+            /* calibration only: hand x over in the file's (ci, ky, kx) order */
+            float *xf = tav_malloc_array((size_t)m * l->k, sizeof(float));
+            if (!xf) {
+                pthread_mutex_unlock(&hook_mu);
+                return tav_fail(TAV_ERR_NOMEM, "out of memory for the linear hook");
+            }
+            int cin = l->k / 9;
+            for (int r = 0; r < m; r++)
+                for (int t = 0; t < 9; t++)
+                    for (int ci = 0; ci < cin; ci++)
+                        xf[(size_t)r * l->k + ci * 9 + t] = x[(size_t)r * l->k + t * cin + ci];
+            hook_fn(hook_user, l->name, xf, m, l->k, y, l->n_out);
+            tav_free(xf);
+        }
         pthread_mutex_unlock(&hook_mu);
         apply_act(y, (size_t)m * l->n_out, act);
     }

@@ -88,7 +88,7 @@ tav_status tav_text_ws_plan(const tav_text_encoder *te, tav_arena *a, int max_l,
     ws->v = tav_arena_floats(a, n);
     ws->a = tav_arena_floats(a, n);
     ws->mlp = tav_arena_floats(a, 4 * n);
-    ws->scores = tav_arena_floats(a, (size_t)n_threads * max_l);
+    ws->scores = tav_arena_floats(a, (size_t)n_threads * TAV_ATTN_Q_CHUNK * max_l);
     ws->ls.buf = ls ? tav_arena_alloc(a, ls) : NULL;
     ws->ls.bytes = ls;
     if (!ws->x || !ws->h || !ws->q || !ws->k || !ws->v || !ws->a || !ws->mlp || !ws->scores ||

@@ -22,7 +22,7 @@
 
 static tav_status conv(tav_linear *l, const tav_model *m, const char *name, int cout, int cin)
 {
-    tav_status st = tav_linear_init(l, m, name, 1);
+    tav_status st = tav_linear_init_conv3x3(l, m, name);
     return st != TAV_OK ? st : tav_linear_expect(l, cout, cin * 9);
 }
 
@@ -106,7 +106,8 @@ tav_status tav_vae_ws_plan(const tav_vae *v, tav_arena *a, int n_workers, tav_va
 
 /* in [Hs, Ws, Cin] channels-last; up: read through a nearest 2x upsample.
  * out [H, W, Cout] = act(conv3x3_pad1(in')), band by band via im2col rows
- * col[p][ci*9 + ky*3 + kx] (the order of the weight [Cout, Cin, 3, 3]). */
+ * col[p][(ky*3 + kx)*Cin + ci] (tap-major: the layer's weights were reordered
+ * to match at load, see tav_linear_init_conv3x3). */
 static tav_status conv3x3(const tav_linear *l, const float *in, int Hs, int Ws, int up,
                           float *out, tav_act act, float *col, const tav_linear_scratch *ls)
 {
@@ -117,16 +118,14 @@ static tav_status conv3x3(const tav_linear *l, const float *in, int Hs, int Ws, 
         float *c = col;
         for (int y = y0; y < y1; y++)
             for (int x = 0; x < W; x++, c += K)
-                for (int ky = 0; ky < 3; ky++) {
-                    int yy = y + ky - 1;
-                    for (int kx = 0; kx < 3; kx++) {
-                        int xx = x + kx - 1;
-                        int inside = yy >= 0 && yy < H && xx >= 0 && xx < W;
-                        const float *src =
-                            inside ? in + ((size_t)(yy >> up) * Ws + (xx >> up)) * Cin : NULL;
-                        for (int ci = 0; ci < Cin; ci++)
-                            c[ci * 9 + ky * 3 + kx] = inside ? src[ci] : 0.0f;
-                    }
+                for (int t = 0; t < 9; t++) {
+                    int yy = y + t / 3 - 1, xx = x + t % 3 - 1;
+                    if (yy < 0 || yy >= H || xx < 0 || xx >= W)
+                        memset(c + (size_t)t * Cin, 0, (size_t)Cin * sizeof(float));
+                    else
+                        memcpy(c + (size_t)t * Cin,
+                               in + ((size_t)(yy >> up) * Ws + (xx >> up)) * Cin,
+                               (size_t)Cin * sizeof(float));
                 }
         tav_status st = tav_linear_forward(l, col, (y1 - y0) * W, out + (size_t)y0 * W * l->n_out,
                                            act, NULL, ls);

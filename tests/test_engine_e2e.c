@@ -9,6 +9,7 @@
 #include "core/mem.h"
 #include "core/pipeline.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -392,7 +393,8 @@ static void test_bad_params(void)
 /* ---------------------------------------------------------------- hook, faults */
 
 typedef struct hook_rec {
-    int calls, saw_attn, saw_conv, bad;
+    int calls, saw_attn, saw_conv, bad, conv_checked;
+    const float *conv_w, *conv_b; /* ae.dec.conv_out from the file: [3, 8, 3, 3], [3] */
 } hook_rec;
 
 static void hook(void *user, const char *name, const float *x, int m, int k, const float *y, int n)
@@ -403,6 +405,18 @@ static void hook(void *user, const char *name, const float *x, int m, int k, con
     r->saw_conv |= strcmp(name, "ae.dec.conv_out") == 0 && k == 8 * 9 && n == 3;
     if (!x || !y || m < 1)
         r->bad++;
+    /* the hook's x is in the file's weight order: y = x W^T + b with the file's W */
+    if (strcmp(name, "ae.dec.conv_out") == 0 && r->conv_w && k == 72 && n == 3) {
+        for (int row = 0; row < m; row += 97)
+            for (int o = 0; o < 3; o++) {
+                double acc = r->conv_b[o];
+                for (int i = 0; i < k; i++)
+                    acc += (double)x[(size_t)row * k + i] * r->conv_w[o * k + i];
+                if (fabs(acc - y[(size_t)row * n + o]) > 1e-4 * (1 + fabs(acc)))
+                    r->bad++;
+                r->conv_checked++;
+            }
+    }
 }
 
 static void test_linear_hook(void)
@@ -411,6 +425,12 @@ static void test_linear_hook(void)
     if (!p)
         return;
     hook_rec r = {0};
+    tav_model *m = NULL;
+    CHECK_EQ_INT(tav_model_open(TINY, 0, &m), TAV_OK);
+    if (m) {
+        r.conv_w = tav_model_tensor_find(m, "ae.dec.conv_out.weight")->data;
+        r.conv_b = tav_model_tensor_find(m, "ae.dec.conv_out.bias")->data;
+    }
     tav_engine_set_linear_hook(hook, &r);
     tav_gen_params gp = params(2, 1, 2);
     tav_video v;
@@ -420,6 +440,8 @@ static void test_linear_hook(void)
     CHECK(r.calls > 100);
     CHECK(r.saw_attn && r.saw_conv);
     CHECK_EQ_INT(r.bad, 0);
+    CHECK(r.conv_checked > 0);
+    tav_model_close(m);
     /* the hook does not change the output */
     tav_video v2;
     CHECK_EQ_INT(tav_pipeline_generate(p, &gp, &v2), TAV_OK);
