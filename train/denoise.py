@@ -72,7 +72,7 @@ def sheet(m, prompts, path, seed=0, every=1, **kw):
     return vids
 
 
-def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_per_step=144 * 16):
+def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_per_step=96 * 16):
     """sets: {n_scenes: ClipSampler}; n_scene_probs: {n_scenes: probability}."""
     Cm.setup_torch(a.threads)
     d = Cm.run_dir(stage)
