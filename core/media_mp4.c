@@ -28,6 +28,7 @@ struct tav_media_mp4 {
     int width, height;
     int64_t n_frames;
     int header_written;
+    char *url; /* "file:" + temp path: never read as another protocol ("pipe:1") */
 };
 
 tav_mp4_params tav_mp4_default_params(void)
@@ -57,6 +58,7 @@ static void free_writer(tav_media_mp4 *w)
     av_frame_free(&w->frame);
     av_packet_free(&w->pkt);
     sws_freeContext(w->sws);
+    tav_free(w->url);
     tav_media_tmp_discard(&w->tmp);
     tav_free(w);
 }
@@ -135,7 +137,7 @@ static tav_status open_stream(tav_media_mp4 *w, const char *path)
     const int *k709 = sws_getCoefficients(SWS_CS_ITU709);
     sws_setColorspaceDetails(w->sws, k709, 1, k709, 0, 0, 1 << 16, 1 << 16);
 
-    err = avio_open(&w->oc->pb, w->tmp.tmp_path, AVIO_FLAG_WRITE);
+    err = avio_open(&w->oc->pb, w->url, AVIO_FLAG_WRITE);
     if (err < 0)
         return tav_fail(TAV_ERR_IO, "%s: cannot open for writing: %s", path,
                         av_err(err, eb, sizeof eb));
@@ -181,7 +183,15 @@ tav_status tav_media_mp4_open(const char *path, int width, int height, int fps,
         tav_free(w);
         return st;
     }
-    if (avformat_alloc_output_context2(&w->oc, NULL, "mp4", w->tmp.tmp_path) < 0 || !w->oc) {
+    size_t ulen = strlen(w->tmp.tmp_path) + sizeof "file:";
+    w->url = tav_malloc(ulen);
+    if (!w->url) {
+        free_writer(w);
+        return tav_fail(TAV_ERR_NOMEM, "%s: out of memory", path);
+    }
+    snprintf(w->url, ulen, "file:%s", w->tmp.tmp_path);
+    /* the faststart pass reopens the file by this URL */
+    if (avformat_alloc_output_context2(&w->oc, NULL, "mp4", w->url) < 0 || !w->oc) {
         free_writer(w);
         return tav_fail(TAV_ERR_NOMEM, "%s: cannot set up the MP4 muxer", path);
     }

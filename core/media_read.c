@@ -137,7 +137,21 @@ tav_status tav_media_reader_open(const char *path, tav_media_reader **out)
         return tav_fail(TAV_ERR_NOMEM, "%s: out of memory", path);
     snprintf(r->path, sizeof r->path, "%s", path);
     char eb[128];
-    int err = avformat_open_input(&r->fc, path, NULL, NULL);
+    /* Local files only: "file:" so a name like "pipe:0" or "http:x" is a
+     * file name, and a whitelist so playlists cannot reach other protocols
+     * (the product is offline). */
+    size_t ulen = strlen(path) + sizeof "file:";
+    char *url = tav_malloc(ulen);
+    if (!url) {
+        tav_media_reader_close(r);
+        return tav_fail(TAV_ERR_NOMEM, "%s: out of memory", path);
+    }
+    snprintf(url, ulen, "file:%s", path);
+    AVDictionary *opts = NULL;
+    av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    int err = avformat_open_input(&r->fc, url, NULL, &opts);
+    av_dict_free(&opts);
+    tav_free(url);
     if (err < 0) {
         tav_media_reader_close(r);
         if (err == AVERROR(EACCES))
