@@ -362,7 +362,7 @@ const tav_kern tav_kern_avx2 = {
     .isa = TAV_ISA_AVX2,
     .mr = MR, .nr = NR, .ku = KU,
     .afmt = TAV_AFMT_S16,
-    .mc = 48, .nc = 128, .kc = 512,
+    .mc = 48, .nc = 128, .kc = 1536,
     .ukr = ukr_avx2,
     .epilogue = epilogue_avx2,
     .quant_rows = tav_avx2_quant_rows,

@@ -115,7 +115,7 @@ const tav_kern tav_kern_avx512vnni = {
     .isa = TAV_ISA_AVX512VNNI,
     .mr = MR, .nr = NR, .ku = KU,
     .afmt = TAV_AFMT_U8,
-    .mc = 96, .nc = 128, .kc = 768,
+    .mc = 96, .nc = 128, .kc = 2048,
     .ukr = ukr_avx512vnni,
     .epilogue = epilogue_avx512,
     .quant_rows = tav_avx2_quant_rows,
