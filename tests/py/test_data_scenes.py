@@ -41,6 +41,10 @@ class TestRender(unittest.TestCase):
             self.assertEqual(v.shape, (5, size, size, 3))
             self.assertEqual(v.dtype, np.uint8)
             self.assertGreater(v.std(), 10.0, "a frame should not be flat")
+        with self.assertRaises(ValueError):
+            R.render_scene(sp, 4, 4)
+        with self.assertRaises(ValueError):
+            R.render_scene(sp, 0, 32)
 
     def test_clip_determinism_and_cuts(self):
         specs = S.sample_scene_sequence(np.random.default_rng(2), 3)

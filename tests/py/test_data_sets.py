@@ -149,6 +149,7 @@ class TestFromFootage(unittest.TestCase):
         self.assertEqual(h["n"], 1)
         self.assertEqual(len(h["skipped"]), 1)
         self.assertIn("skipped rather than misaligned", h["skipped"][0]["reason"])
+        self.assertEqual(h["unknown_words"], [], "synthetic captions are all in the vocabulary")
         rec = D.read_manifest(out)[0]
         self.assertEqual(D.validate_record(rec), [])
         self.assertEqual(rec["cuts"], good["cuts"])

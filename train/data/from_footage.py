@@ -167,6 +167,14 @@ def build(videos: List[str], procedures: List[str], out: str, size: int = 64,
         raise BuildError("needs the ffmpeg and ffprobe commands (Debian package ffmpeg)")
     os.makedirs(out, exist_ok=True)
     written, skipped = 0, []
+    unknown: List[str] = []
+    for proc in procedures:                     # words the synthetic vocabulary does not have
+        for step in read_procedure(proc):
+            unknown += [w for w in C.unknown_words(step) if w not in unknown]
+    if unknown:
+        log(f"NOTE the procedure uses {len(unknown)} words outside the caption vocabulary "
+            f"({', '.join(unknown[:20])}{' ...' if len(unknown) > 20 else ''}): the model file's "
+            f"vocabulary must be extended with them before post-training on this data")
     with open(os.path.join(out, "manifest.jsonl"), "w") as mf:
         for vi, video in enumerate(videos):
             steps = read_procedure(procedures[0] if len(procedures) == 1 else procedures[vi])
@@ -218,6 +226,7 @@ def build(videos: List[str], procedures: List[str], out: str, size: int = 64,
             log(f"OK   {video}: {n_scenes} scenes -> {name} ({frames.shape[0]} frames)")
     header = {"kind": "footage", "n": written, "size": size, "fps": FPS, "frames": 0,
               "scene_frames": scene_frames, "videos": len(videos), "skipped": skipped,
+              "unknown_words": unknown,
               "generator": "train.data.from_footage v1"}
     D.write_header(out, header)
     if review and written:

@@ -481,6 +481,10 @@ def render_scene(spec: SceneSpec, n_frames: int = 16, size: int = 64,
     The action runs over the n_frames core frames (pads see it held at its start/end while
     the camera keeps drifting; they exist for dissolves). Deterministic given rng's state."""
     spec.validate()
+    if not (isinstance(size, (int, np.integer)) and 8 <= size <= 4096):
+        raise ValueError(f"size must be an integer in 8..4096, not {size!r}")
+    if n_frames < 1 or pad_before < 0 or pad_after < 0:
+        raise ValueError(f"need n_frames >= 1 and pads >= 0 (got {n_frames}, {pad_before}, {pad_after})")
     if rng is None:
         rng = np.random.default_rng(0)
     t = _scene_times(n_frames, pad_before, pad_after)
