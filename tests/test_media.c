@@ -356,6 +356,27 @@ static void test_mp4_disk_full_leaves_nothing(void)
     rmdir(sub);
 }
 
+/* Relative names that look like FFmpeg protocols stay file names: writing
+ * "pipe:1.mp4" must not go to stdout, reading it must not read stdin. */
+static void test_protocol_like_names_are_files(void)
+{
+    char cwd[1024];
+    if (!getcwd(cwd, sizeof cwd) || chdir(dir) != 0) {
+        CHECK(!"chdir");
+        return;
+    }
+    tav_video v = synth_video();
+    CHECK_EQ_INT(tav_media_write_mp4("pipe:1.mp4", &v, NULL), TAV_OK);
+    CHECK(file_size("pipe:1.mp4") > 1000);
+    tav_video r;
+    CHECK_EQ_INT(tav_media_read_video("pipe:1.mp4", 100, &r), TAV_OK);
+    CHECK_EQ_INT(r.n_frames, N);
+    free(r.rgb);
+    unlink("pipe:1.mp4");
+    free(v.rgb);
+    CHECK(chdir(cwd) == 0);
+}
+
 /* ---------------------------------------------------------------- reader */
 
 static void test_reader_errors(void)
@@ -590,6 +611,7 @@ int main(void)
     RUN(test_mp4_odd_size_is_clean_error);
     RUN(test_mp4_unwritable_paths);
     RUN(test_mp4_disk_full_leaves_nothing);
+    RUN(test_protocol_like_names_are_files);
     RUN(test_reader_errors);
     RUN(test_reader_streams_frames);
     RUN(test_png_sheet_with_text);
