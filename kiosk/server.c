@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -723,7 +724,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
         if (s->out.len)
             continue;
         s->seq = tav_kiosk_worker_wait(s->srv->worker, s->seq, 1000);
-        if (time(NULL) - s->last_write >= 15)
+        if (time(NULL) - s->last_write >= 5) /* also finds hung-up clients */
             tav_buf_puts(&s->out, ": keep-alive\n\n");
     }
 }
@@ -892,6 +893,19 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---------------------------------------------------------------- start / stop */
 
+/* libmicrohttpd's own messages (clients that hang up early, ...) at debug level. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    if (tav_log_get_level() < TAV_LOG_DEBUG)
+        return;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    TAV_LOG_DEBUG("http: %s", msg);
+}
+
 tav_status tav_kiosk_server_start(const tav_kiosk_server_params *hp, tav_kiosk_store *store,
                                   tav_kiosk_worker *worker, tav_kiosk_server **out)
 {
@@ -933,6 +947,7 @@ tav_status tav_kiosk_server_start(const tav_kiosk_server_params *hp, tav_kiosk_s
     srv->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                                   MHD_USE_ERROR_LOG,
                               (uint16_t)hp->port, NULL, NULL, on_request, srv,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)TAV_KIOSK_MAX_CONNECTIONS,
                               MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)32,
