@@ -152,6 +152,22 @@ static void pack_a_panel(const tav_kern *kk, void *dst, const int8_t *a, int k, 
      * byte-format path has ku % 4 == 0) */
     const uint32_t flip = kk->afmt == TAV_AFMT_U8 ? 0x80808080u : 0u;
     uint8_t *d = dst;
+    if (rows == mr && full == groups) {
+        /* the common case, no padding: row by row, a tight strided copy */
+        const int words = ku / 4;
+        for (int r = 0; r < mr; r++) {
+            const uint8_t *src = (const uint8_t *)a + (size_t)r * k;
+            uint8_t *dr = d + (size_t)r * ku;
+            for (int g = 0; g < groups; g++, src += ku, dr += (size_t)mr * ku)
+                for (int u = 0; u < words; u++) {
+                    uint32_t w;
+                    memcpy(&w, src + 4 * u, 4);
+                    w ^= flip;
+                    memcpy(dr + 4 * u, &w, 4);
+                }
+        }
+        return;
+    }
     for (int g = 0; g < groups; g++)
         for (int r = 0; r < mr; r++, d += ku) {
             if (r >= rows) {
