@@ -103,10 +103,12 @@ def split_words(text):
 
 
 def split_prompt(prompt):
-    """A prompt string "c1 | c2 | ..." -> scene captions (split on '|', trimmed, empty parts
-    dropped), as train.data.captions.split_scenes does. A list is taken as the scenes."""
+    """A prompt string "c1 | c2 | ..." -> scene captions (split on '|', ASCII whitespace trimmed,
+    empty parts dropped). A part of only non-ASCII whitespace is kept and then fails as a scene
+    with no words. A list is taken as the scenes."""
     if isinstance(prompt, str):
-        return [p.strip() for p in prompt.split(SEP_TEXT) if p.strip()]
+        ws = " \t\n\r\x0b\x0c"   # ASCII whitespace only, as the C tokenizer
+        return [p.strip(ws) for p in prompt.split(SEP_TEXT) if p.strip(ws)]
     return list(prompt)
 
 
