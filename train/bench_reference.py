@@ -7,6 +7,11 @@ weights dequantised to f32), the same prompts, seed, steps and thread count, the
 
 Prints one JSON object: text_s, denoise_s, decode_s, total_s (best of R runs after a warm-up),
 n_frames, threads, torch version. Written for the C engine's benchmark, not for training.
+
+    python3 -m train.bench_reference --make-random 128 --out build/bench/random128.tavm
+
+writes a random-weight model with the trainer's DEFAULT_CONFIG at that image size (speed does
+not depend on the weights), with a vocabulary covering the benchmark's procedure prompts.
 """
 import argparse
 import json
@@ -38,15 +43,39 @@ def run_once(m, scenes, steps, seed):
             "n_frames": T, "rgb": rgb}
 
 
+BENCH_WORDS = ("a red blue gear plate moves along the conveyor press stamps drill spins close view "
+               "of wide robot welds rotates is drilled at in up inspected inspection camera").split()
+
+
+def make_random(size, out):
+    from train import common
+    torch.manual_seed(0)
+    cfg = dict(common.DEFAULT_CONFIG)
+    cfg["image_size"] = size
+    m = M.TavModel(M.ModelConfig(**cfg), M.Tokenizer(BENCH_WORDS))
+    with torch.no_grad():
+        for _, p in m.named_parameters():
+            if p.dim() >= 2:
+                p.normal_(0, 1 / p[0].numel() ** 0.5)
+    export.export_model(m.eval(), out, stage="random-bench")
+    print(f"wrote {out}: {cfg}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--prompt", action="append", required=True)
+    ap.add_argument("--make-random", type=int, metavar="SIZE")
+    ap.add_argument("--out")
+    ap.add_argument("--model")
+    ap.add_argument("--prompt", action="append")
     ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=2)
     a = ap.parse_args(argv)
+    if a.make_random:
+        return make_random(a.make_random, a.out)
+    if not a.model or not a.prompt:
+        ap.error("--model and --prompt are required")
     torch.set_num_threads(a.threads)
     m, _ = export.import_model(a.model)
     m.eval()
