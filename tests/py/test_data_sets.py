@@ -75,6 +75,12 @@ class TestMakeDataset(unittest.TestCase):
             M.generate("tav", 1, 32, 0, os.path.join(self.tmp, "x"), frames=50, quiet=True)
         with self.assertRaises(ValueError):
             M.generate("tav", 1, 32, 0, os.path.join(self.tmp, "x"), max_scenes=7, quiet=True)
+        out = os.path.join(self.tmp, "o")
+        M.generate("single", 3, 16, 0, out, quiet=True)
+        with self.assertRaises(ValueError):
+            M.generate("single", 1, 16, 0, out, quiet=True)
+        M.generate("single", 1, 16, 0, out, quiet=True, overwrite=True)
+        self.assertEqual(sorted(f for f in os.listdir(out) if f.endswith(".npy")), ["clip_000000.npy"])
 
     def test_validator_catches_errors(self):
         out = os.path.join(self.tmp, "v")

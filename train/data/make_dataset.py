@@ -1,7 +1,7 @@
 """Generate a synthetic data set: single-scene clips (base training) or multi-scene TAV clips.
 
     /usr/bin/python3 -m train.data.make_dataset --kind single|tav --n N --size 64 --seed S --out DIR
-        [--frames F] [--min-scenes 2] [--max-scenes 6] [--dissolve-prob 0.2] [--pack] [--mp4]
+        [--frames F] [--min-scenes 2] [--max-scenes 6] [--dissolve-prob 0.2] [--pack] [--mp4] [--overwrite]
 
 Clip i is made from seed (S, i) alone, so any clip can be regenerated on its own and two runs
 with the same arguments write the same bytes. Format: train/data/dataset.py and docs/data.md.
@@ -119,7 +119,8 @@ def write_mp4(path: str, frames: np.ndarray, fps: int = FPS, crf: int = 10) -> N
 
 def generate(kind: str, n: int, size: int, seed: int, out: str, frames: int | None = None,
              min_scenes: int = 2, max_scenes: int = 6, dissolve_prob: float = 0.2,
-             pack: bool = False, mp4: bool = False, quiet: bool = False) -> dict:
+             pack: bool = False, mp4: bool = False, quiet: bool = False,
+             overwrite: bool = False) -> dict:
     """Write a data set to `out` and return its header (with the measured generation speed)."""
     if kind not in ("single", "tav"):
         raise ValueError("kind must be 'single' or 'tav'")
@@ -131,7 +132,14 @@ def generate(kind: str, n: int, size: int, seed: int, out: str, frames: int | No
         scene_count_range(frames, min_scenes, max_scenes)       # fail early, not at clip 0
     if pack and frames == 0:
         raise ValueError("--pack needs a fixed --frames")
+    if os.path.exists(os.path.join(out, "manifest.jsonl")) and not overwrite:
+        raise ValueError(f"{out} already holds a data set (manifest.jsonl); pick another --out "
+                         f"or pass --overwrite")
     os.makedirs(out, exist_ok=True)
+    if overwrite:                       # old clip files would otherwise linger beside the new set
+        for name in os.listdir(out):
+            if name.startswith("clip_") and name.endswith((".npy", ".mp4")) or name == "frames.npy":
+                os.remove(os.path.join(out, name))
     packed = None
     if pack:
         packed = np.lib.format.open_memmap(os.path.join(out, "frames.npy"), mode="w+",
@@ -192,11 +200,12 @@ def main(argv=None) -> int:
                     help="chance that a scene boundary is a short dissolve instead of a hard cut")
     ap.add_argument("--pack", action="store_true", help="one frames.npy [N,T,H,W,3] instead of a file per clip")
     ap.add_argument("--mp4", action="store_true", help="also write clip_XXXXXX.mp4 (ffmpeg, H.264, crf 10)")
+    ap.add_argument("--overwrite", action="store_true", help="replace a data set already in --out")
     ap.add_argument("-q", "--quiet", action="store_true")
     a = ap.parse_args(argv)
     try:
         h = generate(a.kind, a.n, a.size, a.seed, a.out, a.frames, a.min_scenes, a.max_scenes,
-                     a.dissolve_prob, a.pack, a.mp4, a.quiet)
+                     a.dissolve_prob, a.pack, a.mp4, a.quiet, a.overwrite)
     except (ValueError, RuntimeError) as e:
         print(f"make_dataset: {e}", file=sys.stderr)
         return 2
