@@ -63,7 +63,7 @@ void tav_scalar_epilogue(float *o, const int32_t *c, const int32_t *comp, const 
 #if defined(__x86_64__)
 extern const tav_kern tav_kern_avx2;
 extern const tav_kern tav_kern_avx512vnni;
-/* AVX2 fp32 ops (simd/x86/kern_avx2.c), shared by the AVX-512 table */
+/* AVX2 fp32 ops (simd/x86/kern_avx2.c) */
 void tav_avx2_quant_rows(int8_t *q, float *scale, const float *x, int rows, int k);
 void tav_avx2_layernorm(float *y, const float *x, int rows, int n, const float *gamma,
                         const float *beta, float eps);
