@@ -77,8 +77,12 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
     Cm.setup_torch(a.threads)
     d = Cm.run_dir(stage)
     timer = Cm.Timer()
-    m = Cm.new_model()
-    n = Cm.load_weights_from(m, init_from, init_prefixes)
+    if "text." in init_prefixes:      # continue a whole model: keep its vocabulary and config
+        m, _ = Cm.load_fp16(init_from)
+        n = len(m.state_dict())
+    else:
+        m = Cm.new_model()
+        n = Cm.load_weights_from(m, init_from, init_prefixes)
     print(f"{stage}: loaded {n} tensors from {init_from}", flush=True)
     for p in m.ae.parameters():
         p.requires_grad_(False)
