@@ -146,6 +146,16 @@ $(ARM)/%.o: %.c
 $(ARM)/tests/%: tests/%.c $(ARM_OBJS) tests/check.h
 	@mkdir -p $(@D)
 	$(ARM_CC) $(CSTD) $(WARN) -I. -pthread -O2 -static -o $@ $< $(ARM_OBJS) -lm
+# The engine's golden-parity test for AArch64 (tests/suites/engine_arm.sh): the
+# FFmpeg-free engine files; a portable sgemm stands in for a target OpenBLAS.
+ARM_ENGINE_OBJS = $(patsubst %.c,$(ARM)/%.o,core/arena.c core/linear.c core/layers.c \
+    core/tokenizer.c core/text_encoder.c core/dit.c core/sampler.c core/vae.c core/engine_cfg.c \
+    core/pipeline.c core/model_file.c core/sha256.c tests/arm/sgemm_portable.c)
+.PHONY: arm-engine-tests
+arm-engine-tests: $(ARM)/tests/test_engine_parity
+$(ARM)/tests/test_engine_parity: tests/test_engine_parity.c $(ARM_OBJS) $(ARM_ENGINE_OBJS) tests/check.h
+	@mkdir -p $(@D)
+	$(ARM_CC) $(CSTD) $(WARN) -I. -pthread -O2 -static -o $@ $< $(ARM_OBJS) $(ARM_ENGINE_OBJS) -lm
 
 clean:
 	rm -rf build tav

@@ -4,7 +4,8 @@
 
 #include "simd/simd.h"
 
-#include <cblas.h>
+#include "core/blas.h"
+
 #include <math.h>
 #include <stdio.h>
 

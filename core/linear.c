@@ -3,14 +3,11 @@
 
 #include "core/mem.h"
 
-#include <cblas.h>
+#include "core/blas.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-
-/* OpenBLAS's own thread control (declared by its cblas.h; repeated here so
- * the build does not depend on which cblas.h the include path finds). */
-void openblas_set_num_threads(int num_threads);
 
 /* ---------------------------------------------------------------- hook */
 

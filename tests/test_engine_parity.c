@@ -58,7 +58,7 @@ static const float *gt(const char *name, size_t *n)
 /* NMSE of got vs the golden `name` over its first n elements (n 0: all). */
 static double compare(const char *stage, const char *name, const float *got, size_t n, double tol)
 {
-    size_t gn;
+    size_t gn = 0;
     const float *ref = gt(name, &gn);
     if (!ref)
         return INFINITY;
@@ -167,7 +167,7 @@ static void parity(const char *model_path, double text_tol, double tol, int rgb_
     /* tokens: exact */
     int ids[64], sc[64], L = 0;
     CHECK_EQ_INT(tav_tokenizer_encode(&e.tok, prompt, 2, c, ids, sc, &L), TAV_OK);
-    size_t gn;
+    size_t gn = 0;
     const float *gids = gt("tokens.ids", &gn), *gsc = gt("tokens.scene", &gn);
     int n_golden = 0;
     for (size_t i = 0; i < gn; i++)
@@ -272,7 +272,7 @@ static void test_pipeline_matches_golden(void)
     CHECK_EQ_INT(v.n_frames, 6);
     CHECK_EQ_INT(v.width, 32);
     CHECK_EQ_INT(v.scene_start[1], 3);
-    size_t gn;
+    size_t gn = 0;
     const float *grgb = gt("frames.rgb", &gn);
     int maxd = 0;
     for (size_t i = 0; v.rgb && grgb && i < gn; i++) {
@@ -328,6 +328,7 @@ int main(void)
         return 1;
     }
     tav_simd_init();
+    printf("# int8 kernel path: %s\n", tav_simd_isa_name(tav_simd_isa()));
     RUN(test_parity_fp32);
     RUN(test_pipeline_matches_golden);
     RUN(test_parity_int8);
