@@ -47,7 +47,8 @@ typedef enum tav_isa {
  * environment variable TAV_ISA. Idempotent. Errors: TAV_ERR_INVALID_ARG
  * (TAV_ISA names no path), TAV_ERR_UNSUPPORTED (this CPU or build lacks the
  * forced path; the message names the missing features). On error the best
- * available path stays in use. */
+ * available path stays in use. Call it at start-up, before starting threads
+ * (the first call is not thread-safe; later calls only read). */
 tav_status tav_simd_init(void);
 
 /* The path in use (calls tav_simd_init() on first use). */
