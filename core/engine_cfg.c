@@ -27,17 +27,17 @@ tav_status tav_engine_cfg_load(const tav_model *m, tav_engine_cfg *c)
         return tav_fail(TAV_ERR_UNSUPPORTED, "model.arch is '%s'; this engine runs 'tav-dit-1'",
                         arch);
     struct { const char *key; int *dst, lo, hi; } keys[] = {
-        {"model.image_size", &c->image_size, 2, 4096},
+        {"model.image_size", &c->image_size, 2, 2048},
         {"model.fps", &c->fps, 1, 240},
-        {"model.latent_channels", &c->latent_channels, 1, 4096},
+        {"model.latent_channels", &c->latent_channels, 1, 1024},
         {"model.ae_levels", &c->ae_levels, 0, TAV_ENGINE_MAX_AE_LEVELS},
         {"model.vocab_size", &c->vocab_size, 5, 1 << 24},
-        {"model.max_text", &c->max_text, 2, 1 << 16},
+        {"model.max_text", &c->max_text, 2, 4096},
         {"model.max_scenes", &c->max_scenes, 1, 1 << 10},
-        {"model.text_width", &c->text_width, 1, 1 << 16},
+        {"model.text_width", &c->text_width, 1, 8192},
         {"model.text_layers", &c->text_layers, 0, 1024},
         {"model.text_heads", &c->text_heads, 1, 1024},
-        {"model.width", &c->width, 2, 1 << 16},
+        {"model.width", &c->width, 2, 8192},
         {"model.depth", &c->depth, 0, 1024},
         {"model.heads", &c->heads, 1, 1024},
         {"model.patch", &c->patch, 1, 64},
@@ -69,6 +69,13 @@ tav_status tav_engine_cfg_load(const tav_model *m, tav_engine_cfg *c)
                         c->image_size, c->ae_levels, c->patch);
     int g = c->latent_size / c->patch;
     c->tokens_per_frame = g * g;
+    /* bounds that keep every int product in the engine (tokens x width) far
+     * from overflow; real models are orders of magnitude smaller */
+    if (c->tokens_per_frame > 4096 || c->mlp_ratio * c->width > 65536 ||
+        c->latent_channels * c->patch * c->patch > 65536)
+        return tav_fail(TAV_ERR_FORMAT, "model configuration too large for this engine "
+                        "(%d tokens per frame, MLP width %d)", c->tokens_per_frame,
+                        c->mlp_ratio * c->width);
     return TAV_OK;
 }
 
