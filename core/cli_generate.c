@@ -35,6 +35,8 @@ typedef struct gen_opts {
     int n_scenes, too_many;
     long seed, steps, threads, fps;
     unsigned open_flags;
+    const char *seconds_arg; /* --seconds "2,2,3" */
+    float seconds[TAV_MAX_SCENES];
 } gen_opts;
 
 static void print_help(void)
@@ -56,6 +58,8 @@ static void print_help(void)
            "                     the output does not depend on it\n"
            "  --fps F            frames per second, 1..60 (default: the model's); scenes keep\n"
            "                     their duration, so the frame count scales with F\n"
+           "  --seconds LIST     each scene's duration in seconds, comma-separated, one per\n"
+           "                     scene (default: the model's frames per scene)\n"
            "  --sheet FILE       also write a PNG contact sheet (one row per scene)\n"
            "  --thumb FILE       also write a JPEG thumbnail (middle of the first scene)\n"
            "  --frames DIR       also write every frame as DIR/frame_NNNNN.png (DIR must exist)\n"
@@ -143,6 +147,9 @@ static int parse_args(int argc, char **argv, gen_opts *o)
             NUM(o->threads, 1, 256);
         } else if (!strcmp(a, "--fps")) {
             NUM(o->fps, 1, 60);
+        } else if (!strcmp(a, "--seconds")) {
+            NEED_VAL();
+            o->seconds_arg = val;
         } else if (!strcmp(a, "--no-verify")) {
             o->open_flags |= TAV_MODEL_NO_VERIFY;
         } else {
@@ -155,6 +162,28 @@ static int parse_args(int argc, char **argv, gen_opts *o)
         return tav_cli_usage_error("generate", "give at least one scene prompt with -p");
     if (!o->out)
         return tav_cli_usage_error("generate", "give the output MP4 with -o");
+    if (o->seconds_arg) {
+        const char *s = o->seconds_arg;
+        int n = 0;
+        for (;;) {
+            char *end;
+            double v = strtod(s, &end);
+            if (end == s || !(v > 0.0 && v <= 60.0) || n == TAV_MAX_SCENES)
+                return tav_cli_usage_error("generate", "--seconds wants up to %d durations in "
+                                           "(0, 60], comma-separated, not '%s'",
+                                           TAV_MAX_SCENES, o->seconds_arg);
+            o->seconds[n++] = (float)v;
+            if (*end == 0)
+                break;
+            if (*end != ',')
+                return tav_cli_usage_error("generate", "--seconds: unexpected '%c' in '%s'", *end,
+                                           o->seconds_arg);
+            s = end + 1;
+        }
+        if (n != o->n_scenes)
+            return tav_cli_usage_error("generate", "--seconds gives %d durations for %d scenes", n,
+                                       o->n_scenes);
+    }
     return -1;
 }
 
@@ -316,6 +345,7 @@ static int run(gen_opts *o)
     gp.steps = (int)o->steps;
     gp.threads = (int)o->threads;
     gp.fps = (int)o->fps;
+    gp.scene_seconds = o->seconds_arg ? o->seconds : NULL;
     gp.progress = progress_bar;
     gp.progress_user = &bs;
     gp.cancel = &cancel_flag;

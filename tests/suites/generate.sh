@@ -58,6 +58,9 @@ if [ -s "$tmp/s4.mp4" ] && ! cmp -s "$tmp/s4.mp4" "$tmp/a.mp4"; then echo "PASS 
 else echo "FAIL generate_seeds_differ"; fi
 t bar_prompt_splits 0 "3 scenes" ./tav -q generate -m "$TINY" -p "$P1 | $P2" -p "a gear" -o "$tmp/b.mp4"
 t fps 0 "12 frames, 32x32, 16 fps" gen --fps 16 -o "$tmp/f.mp4"
+t seconds 0 "20 frames, 32x32, 8 fps, 2 scenes" gen --seconds 1,1.5 -o "$tmp/d.mp4"
+t usage_seconds_count 2 "--seconds gives 3 durations for 2 scenes" gen --seconds 1,1,1 -o "$tmp/x.mp4"
+t usage_seconds_value 2 "--seconds wants" gen --seconds 1,abc -o "$tmp/x.mp4"
 t not_a_tty_is_quiet 0 "wrote" gen -o "$tmp/q.mp4"
 if [ ! -s "$tmp/err" ]; then echo "PASS generate_no_progress_when_not_a_tty"
 else echo "FAIL generate_no_progress_when_not_a_tty: stderr not empty"; cat "$tmp/err"; fi
