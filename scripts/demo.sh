@@ -33,6 +33,7 @@ fi
 
 # One scene prompt per procedure step.
 prompts=()
+seconds_args=()
 if [ "${TAV_PROMPTS:-}" = tiny ]; then
     # words from the tiny test model's vocabulary
     prompts=("a red gear moves along the conveyor" "the press stamps a blue plate"
@@ -41,6 +42,11 @@ if [ "${TAV_PROMPTS:-}" = tiny ]; then
 elif ./tav template --help >/dev/null 2>&1; then
     # shellcheck disable=SC2086
     mapfile -t prompts < <(./tav template fill "$TEMPLATE" $FIELDS)
+    # each step's duration, from the "(N s)" of `tav template show`
+    secs=$(./tav template show "$TEMPLATE" | sed -n 's/.*(\([0-9.]*\) s)$/\1/p' | paste -sd, -)
+    if [ "$(echo "$secs" | tr ',' '\n' | grep -c .)" -eq "${#prompts[@]}" ]; then
+        seconds_args=(--seconds "$secs")
+    fi
 else
     prompts=("drill press, wide view: the blue plate rotates"
              "the blue plate is drilled at the drill press in a close up"
@@ -56,7 +62,7 @@ for p in "${prompts[@]}"; do
 done
 
 mkdir -p "$OUT"
-./tav generate -m "$MODEL" "${args[@]}" --seed "$SEED" \
+./tav generate -m "$MODEL" "${args[@]}" "${seconds_args[@]}" --seed "$SEED" \
     -o "$OUT/demo.mp4" --sheet "$OUT/demo-sheet.png" --thumb "$OUT/demo-thumb.jpg"
 echo
 echo "demo: video          $OUT/demo.mp4"
