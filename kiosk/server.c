@@ -336,6 +336,43 @@ static uint64_t random_seed(void)
     return v & 0x7fffffffu; /* short enough to read out and type back */
 }
 
+/* Job params from {"template", "values", options...}: fills the template.
+ * On field errors writes the 422 body into err. */
+static tav_status params_from_template(tav_kiosk_server *srv, const tav_json *root,
+                                       const char *tid, tav_kiosk_job_params *jp, tav_buf *err)
+{
+    tav_template_filled f;
+    tav_status st = fill_from_json(srv, tid, tav_json_get(root, "values"), &f, err);
+    if (st != TAV_OK) {
+        tav_template_filled_free(&f);
+        return st;
+    }
+    /* Through the JSON form, so the bounds are checked exactly as for edited prompts. */
+    tav_buf b = {0};
+    tav_buf_puts(&b, "{\"prompts\":[");
+    for (int i = 0; i < f.n_prompts; i++) {
+        if (i)
+            tav_buf_puts(&b, ",");
+        tav_json_put_string(&b, f.prompts[i]);
+    }
+    tav_buf_puts(&b, "],\"seconds\":[");
+    for (int i = 0; i < f.n_prompts; i++)
+        tav_buf_printf(&b, "%s%.17g", i ? "," : "", f.seconds[i]);
+    tav_buf_puts(&b, "]}");
+    tav_json_doc *pd = NULL;
+    st = b.failed ? tav_fail(TAV_ERR_NOMEM, "out of memory") : tav_json_parse(b.data, b.len, &pd);
+    if (st == TAV_OK)
+        st = tav_kiosk_job_params_from_json(tav_json_root(pd), jp);
+    if (st == TAV_OK) {
+        snprintf(jp->summary, sizeof jp->summary, "%s", f.summary);
+        st = tav_kiosk_job_options_from_json(root, jp); /* seed, steps, size, fps */
+    }
+    tav_json_free(pd);
+    tav_buf_free(&b);
+    tav_template_filled_free(&f);
+    return st;
+}
+
 static enum MHD_Result api_submit(tav_kiosk_server *srv, struct MHD_Connection *c,
                                   tav_json_doc *doc)
 {
@@ -348,57 +385,27 @@ static enum MHD_Result api_submit(tav_kiosk_server *srv, struct MHD_Connection *
     enum MHD_Result r;
     const char *tid = json_str(root, "template");
     if (!tav_json_get(root, "prompts")) {
-        /* prompts come from the template and its values */
         if (!tid)
             return send_error(c, 400, "give either prompts or a template with its values");
-        tav_template_filled f;
-        st = fill_from_json(srv, tid, tav_json_get(root, "values"), &f, &b);
-        if (st != TAV_OK) {
+        if ((st = params_from_template(srv, root, tid, &jp, &b)) != TAV_OK) {
             r = b.len ? send_json(c, 422, &b) : send_error(c, status_code(st), tav_last_error());
-            tav_template_filled_free(&f);
             tav_buf_free(&b);
             return r;
         }
-        tav_buf_puts(&b, "{\"prompts\":[");
-        for (int i = 0; i < f.n_prompts; i++) {
-            if (i)
-                tav_buf_puts(&b, ",");
-            tav_json_put_string(&b, f.prompts[i]);
-        }
-        tav_buf_puts(&b, "],\"seconds\":[");
-        for (int i = 0; i < f.n_prompts; i++)
-            tav_buf_printf(&b, "%s%.17g", i ? "," : "", f.seconds[i]);
-        tav_buf_puts(&b, "]}");
-        tav_json_doc *pd = NULL;
-        st = b.failed ? tav_fail(TAV_ERR_NOMEM, "out of memory") : tav_json_parse(b.data, b.len, &pd);
-        if (st == TAV_OK) {
-            st = tav_kiosk_job_params_from_json(tav_json_root(pd), &jp);
-            snprintf(jp.summary, sizeof jp.summary, "%s", f.summary);
-        }
-        tav_json_free(pd);
-        tav_template_filled_free(&f);
-        tav_buf_free(&b);
-        if (st != TAV_OK)
-            return send_error(c, status_code(st), tav_last_error());
-        /* the numeric options still come from the request */
-        if ((st = tav_kiosk_job_options_from_json(root, &jp)) != TAV_OK)
-            return send_error(c, status_code(st), tav_last_error());
-        if (!tav_json_get(root, "seed") || tav_json_get(root, "seed")->type == TAV_JSON_NULL)
-            jp.seed = random_seed();
     } else {
-        st = tav_kiosk_job_params_from_json(root, &jp);
-        if (st != TAV_OK)
+        if ((st = tav_kiosk_job_params_from_json(root, &jp)) != TAV_OK)
             return send_error(c, status_code(st), tav_last_error());
-        if (!tav_json_get(root, "seed") || tav_json_get(root, "seed")->type == TAV_JSON_NULL)
-            jp.seed = random_seed();
         if (!jp.summary[0])
             snprintf(jp.summary, sizeof jp.summary, "%.190s", jp.scenes[0]);
     }
+    const tav_json *seed = tav_json_get(root, "seed");
+    if (!seed || seed->type == TAV_JSON_NULL)
+        jp.seed = random_seed();
     if (tid)
         snprintf(jp.template_id, sizeof jp.template_id, "%s", tid);
-
     if (srv->check && (st = srv->check(srv->check_ctx, &jp)) != TAV_OK)
         return send_error(c, st == TAV_ERR_UNKNOWN_WORD ? 422 : status_code(st), tav_last_error());
+
     char key[TAV_KIOSK_KEY_HEX];
     tav_kiosk_cache_key(&jp, srv->checksum, key);
     tav_kiosk_job_params_to_json(&jp, &b);

@@ -35,8 +35,15 @@ def report(status, name, why=""):
 
 
 def start(cmd, env=None):
-    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         env=env)
+    for attempt in range(20):  # another `make` may be relinking the binary right now
+        try:
+            p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True, env=env)
+            break
+        except OSError:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
     port = None
     deadline = time.time() + 30
     while time.time() < deadline:

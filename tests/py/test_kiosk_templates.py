@@ -7,6 +7,7 @@ kiosk will send to the engine; the small .tmpl reader below only enumerates fiel
 import glob
 import os
 import subprocess
+import time
 import unittest
 
 from train.data import captions
@@ -53,9 +54,21 @@ def base_values(fields):
     return vals
 
 
+def run_tav(args):
+    # The work tree is shared: another `make` may be relinking ./tav at this moment
+    # (exec then fails with ETXTBSY / EACCES for a fraction of a second). Retry briefly.
+    for attempt in range(20):
+        try:
+            return subprocess.run(args, capture_output=True, text=True)
+        except OSError:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
+
+
 def fill(path, vals):
     args = [TAV, "template", "fill", path] + [f"{k}={v}" for k, v in vals.items()]
-    r = subprocess.run(args, capture_output=True, text=True)
+    r = run_tav(args)
     if r.returncode != 0:
         raise AssertionError(f"{os.path.basename(path)} {vals}: {r.stderr.strip()}")
     return r.stdout.splitlines()
