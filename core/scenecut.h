@@ -29,8 +29,8 @@
  *    long-range score, so the candidate must pass a blend test: the window's
  *    middle frame (RGB) must fit alpha*first + (1-alpha)*last with a residual
  *    at most dissolve_blend times its distance to the nearer end. A dissolve
- *    is reported at the middle of the transition (centre of the run minus
- *    half the window). Set dissolve_window to 0 for the plain ContentDetector.
+ *    is reported at the middle of the transition (the run's first peak
+ *    frame minus half the window). Set dissolve_window to 0 for the plain ContentDetector.
  *  - Hysteresis: after a cut, frames that keep changing at least half the
  *    threshold per frame belong to its transition (a dissolve can have several
  *    cut-sized steps), for at most 8 frames (2 * window if larger); during it
