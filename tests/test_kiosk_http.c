@@ -567,6 +567,68 @@ static void test_http_engine_missing_fails_jobs_in_words(void)
     tav_kiosk_engine_close(e);
 }
 
+/* The production generator (kiosk/engine.c: pipeline + media) behind the same server,
+ * with the tiny test model: a real MP4, sheet and thumbnail come out; a prompt word the
+ * model does not know is refused before queueing. */
+static void test_http_real_engine_tiny_model(void)
+{
+    tav_kiosk_engine *e;
+    tav_kiosk_engine_open("tests/data/tiny.tavm", &e);
+    if (!e || !tav_kiosk_engine_available(e)) {
+        SKIP("engine not available: %s", tav_kiosk_engine_status(e));
+        tav_kiosk_engine_close(e);
+        return;
+    }
+    kiosk k;
+    snprintf(k.dir, sizeof k.dir, "/tmp/tav-http-XXXXXX");
+    if (!mkdtemp(k.dir))
+        abort();
+    snprintf(k.db, sizeof k.db, "%s/k.db", k.dir);
+    snprintf(k.files, sizeof k.files, "%s/k.db.files", k.dir);
+    tav_kiosk_store_params sp = tav_kiosk_store_default_params();
+    sp.db_path = k.db;
+    sp.files_dir = k.files;
+    CHECK_EQ_INT(tav_kiosk_store_open(&sp, &k.store, NULL), TAV_OK);
+    CHECK_EQ_INT(tav_kiosk_worker_start(k.store, tav_kiosk_engine_generate, e, &k.worker), TAV_OK);
+    tav_kiosk_server_params hp = tav_kiosk_server_default_params();
+    hp.port = 0;
+    hp.model_checksum = tav_kiosk_engine_model_checksum(e);
+    hp.engine_available = 1;
+    hp.engine_status = tav_kiosk_engine_status(e);
+    hp.check = tav_kiosk_engine_check_prompts;
+    hp.check_ctx = e;
+    CHECK_EQ_INT(tav_kiosk_server_start(&hp, k.store, k.worker, &k.server), TAV_OK);
+    k.port = tav_kiosk_server_port(k.server);
+    resp r;
+    CHECK_EQ_INT(http(k.port, "POST", "/api/jobs", NULL,
+                      "{\"prompts\":[\"a red gear moves along the conveyor\",\"the blue box\"]}", &r), 422);
+    CHECK_STR_CONTAINS(body_of(&r), "unknown word in prompt: 'box'");
+    tav_buf_free(&r.body);
+    CHECK_EQ_INT(http(k.port, "POST", "/api/jobs", NULL,
+                      "{\"prompts\":[\"a red gear moves along the conveyor\",\"a wide view of the press\"],\"seed\":4}", &r), 201);
+    long id = json_id(body_of(&r));
+    tav_buf_free(&r.body);
+    tav_buf ev = {0};
+    sse_follow(k.port, id, 0, &ev);
+    CHECK_STR_CONTAINS(ev.data, "event: done");
+    tav_buf_free(&ev);
+    const char *kinds[] = {"video", "sheet", "thumb"};
+    const char *magic[] = {"\0\0\0", "\x89PNG", "\xff\xd8\xff"};
+    for (int i = 0; i < 3; i++) {
+        char path[80];
+        snprintf(path, sizeof path, "/api/jobs/%ld/%s", id, kinds[i]);
+        CHECK_EQ_INT(http(k.port, "GET", path, NULL, NULL, &r), 200);
+        CHECK(r.body.len > 100);
+        if (i == 0)
+            CHECK(r.body.len > 8 && !memcmp(r.body.data + 4, "ftyp", 4));
+        else
+            CHECK(r.body.len > 4 && !memcmp(r.body.data, magic[i], strlen(magic[i])));
+        tav_buf_free(&r.body);
+    }
+    kiosk_stop(&k, 1);
+    tav_kiosk_engine_close(e);
+}
+
 /* ---------------------------------------------------------------- kill -9 */
 
 static int count_rows_with_missing_files(const char *db, const char *files)
@@ -758,6 +820,7 @@ int main(int argc, char **argv)
     RUN(test_clean_stop_requeues_running_job);
     RUN(test_http_limits_and_token);
     RUN(test_http_engine_missing_fails_jobs_in_words);
+    RUN(test_http_real_engine_tiny_model);
     RUN(test_kill9_during_job_then_restart);
     return check_summary();
 }
