@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -821,6 +822,13 @@ static enum MHD_Result route(tav_kiosk_server *srv, struct MHD_Connection *c, co
         return send_error(c, 401, "this kiosk needs its access token (ask the supervisor)");
     if (req->too_big)
         return send_error(c, 413, "the request is too large");
+    if (post) {
+        /* Only JSON is accepted: a page from elsewhere cannot send that type
+         * cross-origin without a CORS preflight, which this server never grants. */
+        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+        if (!ct || strncasecmp(ct, "application/json", 16) != 0)
+            return send_error(c, 415, "send JSON (Content-Type: application/json)");
+    }
 
     if (get && (!strcmp(url, "/") || !strcmp(url, "/index.html")))
         return static_file(srv, c, "index.html");

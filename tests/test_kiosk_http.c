@@ -120,7 +120,7 @@ static int send_request(int fd, const char *method, const char *path, const char
     char head[2048];
     int n = snprintf(head, sizeof head,
                      "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n%s%s\r\n", method,
-                     path, body_len, body_len ? "Content-Type: application/json\r\n" : "",
+                     path, body_len, strcmp(method, "POST") == 0 ? "Content-Type: application/json\r\n" : "",
                      headers ? headers : "");
     if (write(fd, head, (size_t)n) != n)
         return -1;
@@ -496,6 +496,15 @@ static void test_http_limits_and_token(void)
         {"{\"template\":\"drill-bit-change\",\"values\":{\"press\":\"x\"}}", 422, "must be a number"},
         {"{\"template\":\"no-such\",\"values\":{}}", 404, "there is no procedure"},
     };
+    /* a form post (what another site's page could send) is refused */
+    int fd = connect_to(k.port);
+    const char form[] = "POST /api/jobs HTTP/1.0\r\nX-Tav-Token: s3cret-token\r\nContent-Type: "
+                        "application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na=b";
+    CHECK(write(fd, form, sizeof form - 1) == (ssize_t)(sizeof form - 1));
+    char ans[256] = {0};
+    CHECK(read(fd, ans, sizeof ans - 1) > 0);
+    close(fd);
+    CHECK_STR_CONTAINS(ans, " 415 Unsupported Media Type");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int st = http(k.port, "POST", "/api/jobs", tok, cases[i].body, &r);
         if (st != cases[i].status)

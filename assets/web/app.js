@@ -15,9 +15,9 @@
   async function api(method, url, body) {
     const opt = { method, headers: {} };
     if (token) opt.headers["X-Tav-Token"] = token;
-    if (body !== undefined) {
+    if (method === "POST") {
       opt.headers["Content-Type"] = "application/json";
-      opt.body = JSON.stringify(body);
+      opt.body = JSON.stringify(body === undefined ? {} : body);
     }
     let res;
     try {
