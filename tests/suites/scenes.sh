@@ -4,9 +4,22 @@
 # exit 1 for missing / non-video files, exit 2 for bad usage.
 cd "$(dirname "$0")/../.."
 PY=${PY:-/usr/bin/python3}
-if [ ! -x ./tav ]; then echo "SKIP scenes_cli: ./tav is not built"; exit 0; fi
+if [ ! -e ./tav ]; then echo "SKIP scenes_cli: ./tav is not built"; exit 0; fi
 tmp=$(mktemp -d /tmp/tav-scenes-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
+
+# Work on a snapshot of ./tav: in a shared tree another build may relink
+# ./tav while this suite runs (a half-written binary fails with "Text file
+# busy" / "Permission denied"); retry the copy until the snapshot runs.
+snapshot_tav() {  # $1 = destination
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        if cp ./tav "$1" 2>/dev/null && "$1" version >/dev/null 2>&1; then return 0; fi
+        sleep 3
+    done
+    return 1
+}
+if ! snapshot_tav "$tmp/tav"; then echo "FAIL scenes_cli: ./tav does not run"; exit 1; fi
+TAV="$tmp/tav"
 
 t() {  # name, expected status, command...
     local name=$1 want=$2; shift 2
@@ -15,19 +28,19 @@ t() {  # name, expected status, command...
         echo "FAIL scenes_$name: exit $got, wanted $want"; cat "$tmp/out" "$tmp/err"; fi
 }
 
-t help 0 ./tav scenes --help
-t no_video 2 ./tav scenes
-t unknown_flag 2 ./tav scenes x.mp4 --frob
-t bad_threshold 2 ./tav scenes x.mp4 --threshold abc
-t zero_threshold 2 ./tav scenes x.mp4 --threshold 0
-t bad_min_len 2 ./tav scenes x.mp4 --min-scene-len 0
-t two_videos 2 ./tav scenes a.mp4 b.mp4
-t missing_file 1 ./tav scenes "$tmp/missing.mp4"
+t help 0 "$TAV" scenes --help
+t no_video 2 "$TAV" scenes
+t unknown_flag 2 "$TAV" scenes x.mp4 --frob
+t bad_threshold 2 "$TAV" scenes x.mp4 --threshold abc
+t zero_threshold 2 "$TAV" scenes x.mp4 --threshold 0
+t bad_min_len 2 "$TAV" scenes x.mp4 --min-scene-len 0
+t two_videos 2 "$TAV" scenes a.mp4 b.mp4
+t missing_file 1 "$TAV" scenes "$tmp/missing.mp4"
 grep -q "missing.mp4: no such file" "$tmp/err" && echo "PASS scenes_missing_message" \
     || { echo "FAIL scenes_missing_message"; cat "$tmp/err"; }
 echo "Replace the drill bit on press 4." > "$tmp/notes.txt"
-t text_file 1 ./tav scenes "$tmp/notes.txt"
-t directory 1 ./tav scenes "$tmp"
+t text_file 1 "$TAV" scenes "$tmp/notes.txt"
+t directory 1 "$TAV" scenes "$tmp"
 
 if ! command -v ffmpeg >/dev/null; then
     echo "SKIP scenes_detects_cuts: ffmpeg CLI missing (scripts/install-deps.sh test)"; exit 0
@@ -35,10 +48,10 @@ fi
 ffmpeg -v error -y -f lavfi -i "testsrc=s=64x64:r=8:d=2" -f lavfi -i "color=c=blue:s=64x64:r=8:d=1.5" \
     -f lavfi -i "testsrc2=s=64x64:r=8:d=2" -filter_complex "[0][1][2]concat=n=3:v=1[v]" -map "[v]" \
     -pix_fmt yuv420p -c:v libx264 "$tmp/three.mp4"
-t detects_cuts 0 ./tav scenes "$tmp/three.mp4"
+t detects_cuts 0 "$TAV" scenes "$tmp/three.mp4"
 grep -q "cut at frame     16" "$tmp/out" && grep -q "cut at frame     28" "$tmp/out" \
     && echo "PASS scenes_text_cuts" || { echo "FAIL scenes_text_cuts"; cat "$tmp/out"; }
-./tav scenes "$tmp/three.mp4" --json > "$tmp/j.json"
+"$TAV" scenes "$tmp/three.mp4" --json > "$tmp/j.json"
 "$PY" - "$tmp/j.json" <<'PYEOF'
 import json, sys
 try:
@@ -55,7 +68,7 @@ if not ok:
     print(json.dumps(o))
 PYEOF
 # a very high threshold finds nothing: one scene
-./tav scenes "$tmp/three.mp4" --json --threshold 250 > "$tmp/j2.json"
+"$TAV" scenes "$tmp/three.mp4" --json --threshold 250 > "$tmp/j2.json"
 "$PY" -c "
 import json, sys
 try:
