@@ -76,3 +76,37 @@ try:
 except ValueError:
     ok = False
 print(('PASS' if ok else 'FAIL') + ' scenes_threshold_flag')" "$tmp/j2.json"
+
+# A cross-fade made by ffmpeg's xfade (0.5 s = 4 frames from 1.5 s, i.e. blends
+# between frames 12 and 16): one dissolve inside it; none without the
+# dissolve detector (each step is below the hard threshold).
+ffmpeg -v error -y -f lavfi -i "testsrc=s=64x64:r=8:d=3" -f lavfi -i "color=c=orange:s=64x64:r=8:d=3" \
+    -filter_complex "[0][1]xfade=transition=fade:duration=0.5:offset=1.5,format=yuv420p[v]" \
+    -map "[v]" -c:v libx264 "$tmp/fade.mp4"
+"$TAV" scenes "$tmp/fade.mp4" --json > "$tmp/f1.json"
+"$TAV" scenes "$tmp/fade.mp4" --json --dissolve-window 0 > "$tmp/f0.json"
+"$PY" - "$tmp/f1.json" "$tmp/f0.json" <<'PYEOF'
+import json, sys
+try:
+    a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+    ok = (len(a["cuts"]) == 1 and a["cuts"][0]["kind"] == "dissolve"
+          and 12 <= a["cuts"][0]["frame"] <= 16 and b["cut_frames"] == [])
+except (ValueError, KeyError) as e:
+    ok, a, b = False, str(e), ""
+print(("PASS" if ok else "FAIL") + " scenes_xfade_dissolve")
+if not ok:
+    print(a, b)
+PYEOF
+
+# JSON escaping: a file name with a quote, a backslash and a space
+weird="$tmp/we\"ird \\name.mp4"
+cp "$tmp/three.mp4" "$weird"
+"$TAV" scenes "$weird" --json > "$tmp/w.json"
+"$PY" - "$tmp/w.json" "$weird" <<'PYEOF'
+import json, sys
+try:
+    ok = json.load(open(sys.argv[1]))["video"] == sys.argv[2]
+except ValueError:
+    ok = False
+print(("PASS" if ok else "FAIL") + " scenes_json_escapes_path")
+PYEOF
