@@ -4,6 +4,7 @@
 #include "core/media_internal.h"
 #include "core/mem.h"
 
+#include <errno.h>
 #include <jpeglib.h>
 #include <png.h>
 #include <setjmp.h>
@@ -51,7 +52,11 @@ struct png_job {
 static void png_error_fn(png_structp png, png_const_charp msg)
 {
     struct png_job *job = png_get_error_ptr(png);
-    snprintf(job->msg, sizeof job->msg, "%s", msg);
+    int e = errno; /* libpng's stdio writer says only "Write Error" */
+    if (e && strstr(msg, "Write Error"))
+        snprintf(job->msg, sizeof job->msg, "%s: %s", msg, strerror(e));
+    else
+        snprintf(job->msg, sizeof job->msg, "%s", msg);
     png_longjmp(png, 1);
 }
 

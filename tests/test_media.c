@@ -346,8 +346,16 @@ static void test_mp4_disk_full_leaves_nothing(void)
         else
             tav_media_mp4_abort(w);
         fprintf(stderr, "disk-full child: %s: %s\n", tav_status_str(st), tav_last_error());
+        /* the PNG writer too: a noise sheet of 5 x 256 px squares is ~1 MB */
+        snprintf(p, sizeof p, "%s/sheet.png", sub);
+        uint8_t *frames = malloc((size_t)5 * BW * BH * 3);
+        for (size_t k = 0; k < (size_t)5 * BW * BH * 3; k++)
+            frames[k] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+        tav_status st2 = tav_media_write_sheet_png(p, frames, BW, BH, 5, NULL, 0, 5, NULL, 0);
+        fprintf(stderr, "disk-full child: %s: %s\n", tav_status_str(st2), tav_last_error());
+        free(frames);
         free(rgb);
-        _exit(st == TAV_ERR_IO ? 0 : 1);
+        _exit(st == TAV_ERR_IO && st2 == TAV_ERR_IO ? 0 : 1);
     }
     int status = 0;
     waitpid(pid, &status, 0);
@@ -598,6 +606,20 @@ static void test_alloc_failures_are_clean(void)
         }
     }
     CHECK(failures >= 2);
+
+    /* the MP4 writer's own allocations (writer, temp names, URL) */
+    path_in(p, sizeof p, "nomem.mp4");
+    for (long nth = 1; nth <= 4; nth++) {
+        tav_media_mp4 *w = NULL;
+        tav_fault_alloc_fail_at(nth);
+        tav_status st = tav_media_mp4_open(p, W, H, FPS, NULL, &w);
+        tav_fault_alloc_fail_at(0);
+        if (st == TAV_OK)
+            tav_media_mp4_abort(w);
+        else
+            CHECK(w == NULL);
+        CHECK_EQ_INT(count_entries(dir), before);
+    }
     free(v.rgb);
 }
 
