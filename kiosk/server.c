@@ -430,6 +430,20 @@ static enum MHD_Result api_submit(tav_kiosk_server *srv, struct MHD_Connection *
     return r;
 }
 
+/* {"prompts": [...]} -> 200 {"ok": true} or 4xx naming the problem (unknown words,
+ * bounds): lets the page check edited scenes before submitting. */
+static enum MHD_Result api_check(tav_kiosk_server *srv, struct MHD_Connection *c,
+                                 const tav_json *root)
+{
+    tav_kiosk_job_params jp;
+    tav_status st = tav_kiosk_job_params_from_json(root, &jp);
+    if (st == TAV_OK && srv->check)
+        st = srv->check(srv->check_ctx, &jp);
+    if (st != TAV_OK)
+        return send_error(c, st == TAV_ERR_UNKNOWN_WORD ? 422 : status_code(st), tav_last_error());
+    return send_buf(c, 200, "application/json", "{\"ok\":true}", 11);
+}
+
 static enum MHD_Result api_job(tav_kiosk_server *srv, struct MHD_Connection *c, int64_t id)
 {
     tav_kiosk_job j;
@@ -853,12 +867,14 @@ static enum MHD_Result route(tav_kiosk_server *srv, struct MHD_Connection *c, co
             return api_cancel(srv, c, id);
         return send_error(c, 404, "no such address");
     }
-    if (post && (!strcmp(url, "/api/fill") || !strcmp(url, "/api/jobs"))) {
+    if (post && (!strcmp(url, "/api/fill") || !strcmp(url, "/api/jobs") ||
+                 !strcmp(url, "/api/check"))) {
         tav_json_doc *doc;
         if (tav_json_parse(req->body.data ? req->body.data : "", req->body.len, &doc) != TAV_OK)
             return send_error(c, 400, tav_last_error());
-        enum MHD_Result r = !strcmp(url, "/api/fill") ? api_fill(srv, c, tav_json_root(doc))
-                                                      : api_submit(srv, c, doc);
+        enum MHD_Result r = !strcmp(url, "/api/fill")    ? api_fill(srv, c, tav_json_root(doc))
+                            : !strcmp(url, "/api/check") ? api_check(srv, c, tav_json_root(doc))
+                                                         : api_submit(srv, c, doc);
         tav_json_free(doc);
         return r;
     }

@@ -613,6 +613,11 @@ static void test_http_real_engine_tiny_model(void)
                       "{\"prompts\":[\"a red gear moves along the conveyor\",\"the blue box\"]}", &r), 422);
     CHECK_STR_CONTAINS(body_of(&r), "unknown word in prompt: 'box'");
     tav_buf_free(&r.body);
+    CHECK_EQ_INT(http(k.port, "POST", "/api/check", NULL, "{\"prompts\":[\"the gear\",\"a sprocket\"]}", &r), 422);
+    CHECK_STR_CONTAINS(body_of(&r), "'sprocket'");
+    tav_buf_free(&r.body);
+    CHECK_EQ_INT(http(k.port, "POST", "/api/check", NULL, "{\"prompts\":[\"the red gear\"]}", &r), 200);
+    tav_buf_free(&r.body);
     CHECK_EQ_INT(http(k.port, "POST", "/api/jobs", NULL,
                       "{\"prompts\":[\"a red gear moves along the conveyor\",\"a wide view of the press\"],\"seed\":4}", &r), 201);
     long id = json_id(body_of(&r));

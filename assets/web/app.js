@@ -235,18 +235,42 @@
       ta.id = "scene-" + i;
       ta.maxLength = 400;
       ta.setAttribute("aria-label", "Scene " + (i + 1));
+      ta.addEventListener("input", () => { clearTimeout(checkTimer); checkTimer = setTimeout(checkScenes, 300); });
       li.append(ta);
       ol.append(li);
     });
     $("review-error").textContent = "";
+    $("generate").disabled = false;
     show("step-review");
+    checkScenes();
+  }
+
+  // Edited scenes are checked against the model's words while typing.
+  let checkTimer = 0;
+  async function checkScenes() {
+    const prompts = [...$("scenes").querySelectorAll("textarea")].map((t) => t.value.trim());
+    if (prompts.some((p) => !p)) {
+      $("review-error").textContent = "Every scene needs a few words.";
+      $("generate").disabled = true;
+      return;
+    }
+    const r = await api("POST", "/api/check", { prompts });
+    $("review-error").textContent = r.status === 200 ? "" : plainWords(r.data.error || "");
+    $("generate").disabled = r.status !== 200;
+  }
+
+  // The engine names unknown words for developers; say it for the operator.
+  function plainWords(msg) {
+    if (!/^unknown words? in prompt/.test(msg)) return msg;
+    const words = (msg.split("(")[0].match(/'[^']*'/g) || []).join(", ");
+    return "The video model does not know these words: " + words + ". Please use other words.";
   }
 
   async function submit(body) {
     const r = await api("POST", "/api/jobs", body);
     if (r.status !== 201) {
       const msg = r.data.errors ? r.data.errors.map((e) => e.message).join(" ") : r.data.error;
-      return { error: msg || "The video could not be started." };
+      return { error: plainWords(msg || "The video could not be started.") };
     }
     return r.data;
   }

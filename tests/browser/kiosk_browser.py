@@ -229,11 +229,20 @@ def part_b(d, profile_dir):
         scenes = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "#scenes textarea"))
         if model.endswith("tiny.tavm"):
             # the tiny test model knows 19 words: edit the scenes into them (also tests editing)
+            err = wait_for(lambda: d.find_element(By.ID, "review-error").text)
+            gen_off = not d.find_element(By.ID, "generate").is_enabled()
+            report("PASS" if err and "does not know these words: 'orange'" in err and gen_off else "FAIL",
+                   "unknown_words_flagged_while_editing", err or "no message")
+            shot(d, "8-unknown-words")
             for ta, text in zip(scenes, ["a red gear moves along the conveyor",
                                          "the blue plate", "a wide view of the press"]):
                 ta.clear()
                 ta.send_keys(text)
-        d.find_element(By.ID, "generate").click()
+        gen = d.find_element(By.ID, "generate")
+        if not wait_for(lambda: gen.is_enabled() and not d.find_element(By.ID, "review-error").text):
+            report("FAIL", "engine_video_plays", "scenes refused: " + d.find_element(By.ID, "review-error").text)
+            return
+        gen.click()
         done = wait_for(lambda: d.find_element(By.ID, "run-title").text in
                         ("Your video is ready", "The video could not be made"), 120)
         if d.find_element(By.ID, "run-title").text != "Your video is ready":
