@@ -6,7 +6,7 @@
  *   tav_kiosk_progress p;
  *   if (tav_kiosk_worker_progress(w, job_id, &p)) show(p.step, p.total, p.eta_seconds);
  *   tav_kiosk_worker_cancel(w, job_id);          // stops it within one step
- *   tav_kiosk_worker_stop(w);                    // cancels the running job, joins
+ *   tav_kiosk_worker_stop(w);                    // stops the running job, re-queues it, joins
  *
  * The worker takes jobs one at a time from the store's persisted FIFO
  * (tav_kiosk_store_claim_next), serves them from the cache when it can, and
@@ -62,7 +62,9 @@ typedef struct tav_kiosk_worker tav_kiosk_worker;
 tav_status tav_kiosk_worker_start(tav_kiosk_store *s, tav_kiosk_generate_fn gen, void *gen_ctx,
                                   tav_kiosk_worker **out);
 
-/* Cancels the running job (it is marked cancelled), stops and joins the thread. NULL ok. */
+/* Stops the running job within one step and puts it back in the queue (a clean
+ * shutdown is not the job's fault: the start does not count as an attempt); a job
+ * the operator cancelled stays cancelled. Joins the thread. NULL ok. */
 void tav_kiosk_worker_stop(tav_kiosk_worker *w);
 
 /* Tells the worker a job was queued. */
