@@ -197,6 +197,25 @@ def part_a(d, port):
     else:
         report("FAIL", "rerun_same_seed_is_cache_hit", "no re-run button")
 
+    # cancel from the page while the bar moves
+    d.find_element(By.ID, "nav-new").click()
+    d.find_element(By.CSS_SELECTOR, ".card[data-id='weld-seam-check']").click()
+    wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "[data-field='piece']"))
+    d.find_element(By.CSS_SELECTOR, "[data-field='piece'][data-value='pipe']").click()
+    nxt = d.find_element(By.ID, "to-review")
+    wait_for(lambda: nxt.is_enabled())
+    nxt.click()
+    gen = wait_for(lambda: (lambda g: g if g.is_displayed() and g.is_enabled() else None)(
+        d.find_element(By.ID, "generate")))
+    gen.click()
+    wait_for(lambda: d.execute_script("return parseFloat(document.getElementById('bar').style.width)||0") > 10)
+    d.find_element(By.ID, "cancel").click()
+    title = wait_for(lambda: (lambda t: t if t == "Cancelled" else None)(d.find_element(By.ID, "run-title").text))
+    msg = d.find_element(By.ID, "run-error").text
+    report("PASS" if title and "Cancelled by the operator" in msg else "FAIL", "cancel_from_page",
+           f"{title}: {msg}")
+    shot(d, "9-cancelled")
+
 
 def part_b(d, profile_dir):
     from selenium.webdriver.common.by import By
