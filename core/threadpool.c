@@ -1,10 +1,14 @@
 /* threadpool.c — persistent workers, one job at a time, tiles by atomic counter.
  *
- * A job is (fn, ctx, n_tiles). tav_pool_run_tiles publishes it under the
- * mutex, bumps `generation` and broadcasts; every worker and the caller then
- * take tile indices from `next_tile` until it runs past n_tiles. The caller
- * waits until all workers have checked out of the generation, so when it
- * returns no worker still touches the job's context.
+ * A job is (fn, ctx, n_tiles) with a generation number. tav_pool_run_tiles
+ * publishes it under the mutex, sets the 64-bit counter `next` to
+ * (generation << 32 | 0) and wakes the workers; every thread, the caller
+ * included, then claims tile indices by compare-and-swap on `next`, which
+ * succeeds only while the counter still carries ITS job's generation and
+ * the index is below n_tiles. The caller returns when `done` (tiles
+ * finished) reaches n_tiles: it never waits for a worker that has not
+ * woken up yet, so a worker whose core is busy elsewhere costs nothing, and
+ * a worker that wakes late cannot claim (or skip) a tile of a later job.
  */
 #include "threadpool.h"
 
@@ -12,25 +16,29 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+typedef struct pool_job {
+    tav_pool_tile_fn fn;
+    void *ctx;
+    int n_tiles;
+    uint32_t gen;
+} pool_job;
 
 struct tav_pool {
     int n_threads; /* including the caller */
     pthread_t *threads;
     pthread_mutex_t mu;
-    pthread_cond_t wake; /* workers wait here for a new generation */
-    pthread_cond_t done; /* the caller waits here for workers to finish */
+    pthread_cond_t wake;    /* workers wait here for a new generation */
+    pthread_cond_t done_cv; /* the caller waits here for the last tile */
     pthread_mutex_t run_mu; /* serialises concurrent callers */
-    unsigned long generation;
     int stopping;
-    int busy_workers;
-    /* the current job */
-    tav_pool_tile_fn fn;
-    void *ctx;
-    int n_tiles;
-    atomic_int next_tile;
+    pool_job job;           /* the current job (under mu) */
+    _Atomic uint64_t next;  /* job.gen << 32 | next tile index */
+    atomic_int done;        /* tiles of the current job finished */
 };
 
 typedef struct worker_arg {
@@ -42,14 +50,23 @@ static _Thread_local int in_tile_fn; /* nested calls run serially */
 
 /* ---------------------------------------------------------------- tiles */
 
-static void take_tiles(tav_pool *p, int worker)
+static void run_job(tav_pool *p, const pool_job *j, int worker)
 {
     in_tile_fn = 1;
+    uint64_t cur = atomic_load_explicit(&p->next, memory_order_acquire);
     for (;;) {
-        int t = atomic_fetch_add_explicit(&p->next_tile, 1, memory_order_relaxed);
-        if (t >= p->n_tiles)
-            break;
-        p->fn(p->ctx, t, worker);
+        if ((uint32_t)(cur >> 32) != j->gen || (int)(uint32_t)cur >= j->n_tiles)
+            break; /* another job's counter, or no tile left */
+        if (!atomic_compare_exchange_weak_explicit(&p->next, &cur, cur + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue; /* cur was reloaded */
+        j->fn(j->ctx, (int)(uint32_t)cur, worker);
+        if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == j->n_tiles) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done_cv);
+            pthread_mutex_unlock(&p->mu);
+        }
+        cur = atomic_load_explicit(&p->next, memory_order_acquire);
     }
     in_tile_fn = 0;
 }
@@ -60,19 +77,18 @@ static void *worker_main(void *argp)
     tav_pool *p = arg->pool;
     int index = arg->index;
     tav_free(arg);
-    unsigned long seen = 0;
+    uint32_t seen = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stopping && p->generation == seen)
+        while (!p->stopping && p->job.gen == seen)
             pthread_cond_wait(&p->wake, &p->mu);
         if (p->stopping)
             break;
-        seen = p->generation;
+        pool_job j = p->job;
+        seen = j.gen;
         pthread_mutex_unlock(&p->mu);
-        take_tiles(p, index);
+        run_job(p, &j, index);
         pthread_mutex_lock(&p->mu);
-        if (--p->busy_workers == 0)
-            pthread_cond_signal(&p->done);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -97,8 +113,9 @@ tav_status tav_pool_init(int n_threads, tav_pool **out)
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->run_mu, NULL);
     pthread_cond_init(&p->wake, NULL);
-    pthread_cond_init(&p->done, NULL);
-    atomic_init(&p->next_tile, 0);
+    pthread_cond_init(&p->done_cv, NULL);
+    atomic_init(&p->next, 0);
+    atomic_init(&p->done, 0);
     p->n_threads = 1;
     for (int i = 1; i < n_threads; i++) {
         worker_arg *arg = tav_malloc(sizeof *arg);
@@ -133,7 +150,7 @@ void tav_pool_free(tav_pool *p)
     for (int i = 1; i < p->n_threads; i++)
         pthread_join(p->threads[i], NULL);
     pthread_cond_destroy(&p->wake);
-    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->done_cv);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->run_mu);
     tav_free(p->threads);
@@ -170,22 +187,21 @@ void tav_pool_run_tiles(tav_pool *p, int n_tiles, tav_pool_tile_fn fn, void *ctx
     }
     pthread_mutex_lock(&p->run_mu);
     pthread_mutex_lock(&p->mu);
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n_tiles = n_tiles;
-    atomic_store_explicit(&p->next_tile, 0, memory_order_relaxed);
-    p->busy_workers = p->n_threads - 1;
-    p->generation++;
+    uint32_t gen = p->job.gen + 1;
+    if (gen == 0) /* 0 is what a new worker has "seen" */
+        gen = 1;
+    p->job = (pool_job){.fn = fn, .ctx = ctx, .n_tiles = n_tiles, .gen = gen};
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->next, (uint64_t)gen << 32, memory_order_release);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
 
-    take_tiles(p, 0);
+    pool_job j = {.fn = fn, .ctx = ctx, .n_tiles = n_tiles, .gen = gen};
+    run_job(p, &j, 0);
 
     pthread_mutex_lock(&p->mu);
-    while (p->busy_workers > 0)
-        pthread_cond_wait(&p->done, &p->mu);
-    p->fn = NULL;
-    p->ctx = NULL;
+    while (atomic_load_explicit(&p->done, memory_order_acquire) < n_tiles)
+        pthread_cond_wait(&p->done_cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
     pthread_mutex_unlock(&p->run_mu);
 }
