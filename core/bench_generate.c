@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #define DEFAULT_MODEL "assets/default.tavm"
+#define DEFAULT_INT8_MODEL "assets/default-int8.tavm" /* the shipped one, from `make model` */
 #define FALLBACK_MODEL "tests/data/tiny.tavm"
 #define BENCH_SEED 7
 
@@ -188,7 +189,7 @@ int tav_bench_generate_run(const char *model, int json, int quick)
     struct stat sb;
     const char *note = "";
     if (!model) {
-        model = DEFAULT_MODEL;
+        model = stat(DEFAULT_INT8_MODEL, &sb) == 0 ? DEFAULT_INT8_MODEL : DEFAULT_MODEL;
         if (stat(model, &sb) != 0) {
             model = FALLBACK_MODEL;
             note = " (assets/default.tavm is missing: `make model`; timing the tiny test model)";

@@ -10,8 +10,9 @@
  * torch_ratio = PyTorch reference seconds / engine seconds for the same model
  * file, prompts, seed, steps and thread count (train/bench_reference.py via
  * /usr/bin/python3, or $PY; text + denoise + decode on both sides).
- * model NULL: assets/default.tavm, or tests/data/tiny.tavm if that is missing
- * (the output says which). Returns a process exit status.
+ * model NULL: the shipped assets/default-int8.tavm, else assets/default.tavm,
+ * else tests/data/tiny.tavm (the output says which). An int8 model is compared
+ * with PyTorch running its dequantised weights. Returns a process exit status.
  */
 #ifndef TAV_BENCH_GENERATE_H
 #define TAV_BENCH_GENERATE_H

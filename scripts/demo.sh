@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: a multi-scene video of a sample work procedure from the shipped model.
 #
-#   scripts/demo.sh                   # assets/default.tavm, the drill-bit-change procedure
+#   scripts/demo.sh                   # assets/default-int8.tavm (else default.tavm), drill-bit change
 #   TAV_MODEL=FILE scripts/demo.sh    # another model file
 #   TAV_TEMPLATE=assets/templates/conveyor-jam.tmpl scripts/demo.sh
 #
@@ -11,7 +11,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MODEL=${TAV_MODEL:-assets/default.tavm}
+# the shipped int8 model (make model: train, export, tav quantize) if present, else the fp32 one
+if [ -z "${TAV_MODEL:-}" ] && [ -f assets/default-int8.tavm ]; then
+    MODEL=assets/default-int8.tavm
+else
+    MODEL=${TAV_MODEL:-assets/default.tavm}
+fi
 TEMPLATE=${TAV_TEMPLATE:-assets/templates/drill-bit-change.tmpl}
 FIELDS=${TAV_FIELDS:-press=4 piece=plate colour=blue}
 OUT=${TAV_DEMO_OUT:-build/demo}
