@@ -130,6 +130,13 @@ model: tav
 	$(PY) -m train.make_model
 	./tav quantize assets/default.tavm assets/default-int8.tavm --report build/quant-report.csv
 
+# The evaluation table of docs/results.md (train/eval; EVAL_N prompts per scene
+# count of tests/data/eval_prompts.jsonl, 50 = the full set; resumes in build/eval).
+EVAL_N ?= 50
+.PHONY: eval
+eval: tav
+	$(PY) -m train.eval.all --per-count $(EVAL_N)
+
 # NEON kernels: the simd tests cross-compiled for AArch64 (static, no
 # sanitizers) from simd/ and the few core files it needs; tests/suites/neon.sh
 # runs them under qemu-aarch64 with and without dotprod in `make test`.

@@ -1,0 +1,75 @@
+"""`make eval`: every model stage that exists, evaluated on the committed prompt set, and the
+table written into docs/results.md.
+
+    python3 -m train.eval.all [--per-count 50] [--out build/eval] [--doc docs/results.md]
+        [--stages base tav distill distill-int8] [--tav ./tav] [--no-rendered]
+
+Rows: the rendered ground truth (the judge's ceiling), then for each stage whose committed
+weights exist (train/checkpoints/<stage>.pt) its fp32 export (`python3 -m train.export --stage
+<stage> --out <out>/<stage>.tavm`); `distill-int8` is `tav quantize` of the distilled export.
+A missing stage is listed as such, never silently dropped. Each row is
+`python3 -m train.eval.run --model <file> --limit <per-count> --resume`, so an interrupted
+run continues where it stopped. One generation at a time, one thread each.
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+from train.eval import report, run
+
+ROOT = run.ROOT
+CKPT = os.path.join(ROOT, "train", "checkpoints")
+LABELS = {"base": "base (single-scene training only)", "tav": "post-trained (TAV)",
+          "distill": "distilled", "distill-int8": "distilled + int8"}
+
+
+def model_file(stage, out, tav):
+    """Exports (or quantises) a stage's model file; None with the reason when it cannot."""
+    src = "distill" if stage == "distill-int8" else stage
+    ck = os.path.join(CKPT, f"{src}.pt")
+    if not os.path.exists(ck):
+        return None, f"{LABELS[stage]}: train/checkpoints/{src}.pt does not exist yet"
+    f32 = os.path.join(out, f"{src}.tavm")
+    if not os.path.exists(f32) or os.path.getmtime(f32) < os.path.getmtime(ck):
+        subprocess.run([sys.executable, "-m", "train.export", "--stage", src, "--out", f32],
+                       check=True, cwd=ROOT)
+    if stage != "distill-int8":
+        return f32, ""
+    q = os.path.join(out, "distill-int8.tavm")
+    if not os.path.exists(q) or os.path.getmtime(q) < os.path.getmtime(f32):
+        subprocess.run([tav, "quantize", f32, q], check=True, cwd=ROOT)
+    return q, ""
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--per-count", type=int, default=50)
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "eval"))
+    ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "results.md"))
+    ap.add_argument("--stages", nargs="+", default=list(LABELS))
+    ap.add_argument("--prompts", default=os.path.join(ROOT, "tests", "data", "eval_prompts.jsonl"))
+    ap.add_argument("--tav", default=os.path.join(ROOT, "tav"))
+    ap.add_argument("--no-rendered", action="store_true")
+    a = ap.parse_args(argv)
+    os.makedirs(a.out, exist_ok=True)
+    runs, missing = [], []
+    common = ["--prompts", a.prompts, "--limit", str(a.per_count), "--tav", a.tav, "--resume"]
+    if not a.no_rendered:
+        d = os.path.join(a.out, "rendered")
+        run.main(["--model", "rendered", "--out", d, "--label", "rendered ground truth"] + common)
+        runs.append(d)
+    for st in a.stages:
+        f, why = model_file(st, a.out, a.tav)
+        if f is None:
+            print(f"eval: {why}", file=sys.stderr)
+            missing.append(why)
+            continue
+        d = os.path.join(a.out, st)
+        run.main(["--model", f, "--out", d, "--label", LABELS[st]] + common)
+        runs.append(d)
+    report.main(["--runs"] + runs + ["--missing"] + missing + (["--doc", a.doc] if a.doc else []))
+
+
+if __name__ == "__main__":
+    main()

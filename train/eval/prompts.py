@@ -1,0 +1,138 @@
+"""Evaluation prompt sets: for each requested scene count, N prompts with each scene's attributes.
+
+    python3 -m train.eval.prompts --per-count 50 --seed 8 --out tests/data/eval_prompts.jsonl
+        [--counts 1 2 3 4 5 6] [--split heldout] [--no-unseen-words]
+
+Scenes are drawn as the TAV data draws them (train/data/scenes.sample_scene_sequence: consecutive
+scenes always change station), captions come from the HELD-OUT phrasings
+(train/data/captions.caption(split="heldout")): word orders and some synonyms training never saw.
+Held-out phrasings may use words only they contain (captions.heldout_only_words(), e.g.
+"sprocket", "loading dock"); each scene lists those it uses under "unseen_words" so adherence can be
+split by them; --no-unseen-words redraws captions until they use none.
+
+One JSON object per line:
+  {"id": "n3_007", "n_scenes": 3, "index": 7, "seed": 300007,
+   "prompt": "c1 | c2 | c3",
+   "scenes": [{"caption": "...", "attributes": {"station", "piece", "colour", "action", "framing"},
+               "unseen_words": [...], "spec": {nuisance fields of SceneSpec, 3 decimals}}, ...]}
+`seed` is the noise seed for generation and the render seed of the ground-truth clip
+(train/data/render.render_clip(specs, ..., seed=seed)). Prompt i of count n depends only on
+(--seed, n, i), so a larger --per-count extends a smaller set without changing it.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+from train.data import captions as C
+from train.data.scenes import SceneSpec, sample_scene_sequence
+
+COUNTS = (1, 2, 3, 4, 5, 6)
+
+
+def make_prompt(seed: int, n: int, i: int, split: str = "heldout", allow_unseen: bool = True) -> dict:
+    """Prompt i of scene count n, a function of (seed, n, i) only."""
+    rng = np.random.default_rng([seed, n, i])
+    specs = sample_scene_sequence(rng, n)
+    unseen = set(C.heldout_only_words())
+    scenes = []
+    for sp in specs:
+        for _ in range(1000):
+            cap = C.caption(sp, rng, split=split)
+            uw = sorted(set(C.words(cap)) & unseen)
+            if allow_unseen or not uw:
+                break
+        else:
+            raise RuntimeError("no caption without unseen words found")
+        scenes.append({"caption": cap, "attributes": sp.attributes(), "unseen_words": uw,
+                       "spec": _compact(sp.to_dict())})
+    return {"id": f"n{n}_{i:03d}", "n_scenes": n, "index": i, "seed": 100000 * n + i,
+            "prompt": C.join_scenes([s["caption"] for s in scenes]), "scenes": scenes}
+
+
+def _compact(d: dict) -> dict:
+    """The spec with nuisance floats rounded to 3 decimals (keeps the file small; the rounded
+    spec is the one rendered as ground truth) and the attribute fields left out (they are in
+    "attributes")."""
+    r = lambda v: round(v, 3) if isinstance(v, float) else v
+    return {k: ([r(x) for x in v] if isinstance(v, list) else r(v)) for k, v in d.items()
+            if k not in ("station", "piece", "colour", "action", "framing")}
+
+
+def scene_spec(scene: dict) -> SceneSpec:
+    """The SceneSpec of a prompt record's scene (attributes + nuisance spec)."""
+    return SceneSpec.from_dict({**(scene.get("spec") or {}), **scene["attributes"]})
+
+
+def make_set(per_count: int, seed: int, counts=COUNTS, split="heldout", allow_unseen=True):
+    return [make_prompt(seed, n, i, split, allow_unseen) for n in counts for i in range(per_count)]
+
+
+def load(path: str):
+    """Reads a prompt set; checks every record (raises ValueError naming the line)."""
+    out = []
+    with open(path) as f:
+        for ln, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            bad = check_record(r)
+            if bad:
+                raise ValueError(f"{path}:{ln}: {bad}")
+            out.append(r)
+    return out
+
+
+def check_record(r: dict) -> str:
+    """'' if the record is usable, else what is wrong."""
+    for k in ("id", "n_scenes", "seed", "prompt", "scenes"):
+        if k not in r:
+            return f"missing field {k!r}"
+    if not 1 <= r["n_scenes"] <= 6 or len(r["scenes"]) != r["n_scenes"]:
+        return f"n_scenes {r['n_scenes']} does not match {len(r['scenes'])} scenes (1..6)"
+    if C.split_scenes(r["prompt"]) != [s["caption"] for s in r["scenes"]]:
+        return "prompt is not the scene captions joined with ' | '"
+    for s in r["scenes"]:
+        a = s.get("attributes") or {}
+        if set(a) != {"station", "piece", "colour", "action", "framing"}:
+            return "a scene lacks its five attributes"
+        try:
+            scene_spec(s).validate()
+        except (TypeError, ValueError) as e:
+            return f"bad scene: {e}"
+    return ""
+
+
+def write(records, path: str):
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        for r in records:
+            f.write(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--per-count", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=8)
+    ap.add_argument("--counts", type=int, nargs="+", default=list(COUNTS))
+    ap.add_argument("--split", choices=["heldout", "train"], default="heldout")
+    ap.add_argument("--no-unseen-words", action="store_true")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args(argv)
+    if any(not 1 <= n <= 6 for n in a.counts):
+        ap.error("--counts must be in 1..6")
+    recs = make_set(a.per_count, a.seed, a.counts, a.split, not a.no_unseen_words)
+    write(recs, a.out)
+    n_unseen = sum(bool(s["unseen_words"]) for r in recs for s in r["scenes"])
+    n_sc = sum(len(r["scenes"]) for r in recs)
+    print(f"wrote {a.out}: {len(recs)} prompts ({a.per_count} per count {a.counts}), {n_sc} scenes, "
+          f"{n_unseen} with held-out-only words", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
