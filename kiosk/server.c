@@ -148,6 +148,8 @@ static void put_template(tav_buf *b, const tav_template *t)
         tav_json_put_string(b, f->default_value);
         tav_buf_puts(b, ",\"help\":");
         tav_json_put_string(b, f->help);
+        tav_buf_puts(b, ",\"example\":");
+        tav_json_put_string(b, f->example);
         tav_buf_puts(b, "}");
     }
     tav_buf_puts(b, "],\"steps\":[");

@@ -90,6 +90,7 @@ static void field_free(tav_template_field *f)
     tav_free(f->help);
     tav_free(f->pattern);
     tav_free(f->default_value);
+    tav_free(f->example);
     for (int i = 0; i < f->n_choices; i++)
         tav_free(f->choices[i]);
     tav_free(f->choices);
@@ -148,7 +149,7 @@ __attribute__((format(printf, 2, 3))) static tav_status perr(parser *p, const ch
 static const char *const header_keys[] = {"title", "description", "summary", NULL};
 static const char *const field_keys[] = {"label", "type",    "required", "min",     "max",
                                          "integer", "max_length", "pattern", "choices", "default",
-                                         "help",  NULL};
+                                         "help",  "example", NULL};
 static const char *const step_keys[] = {"caption", "seconds", NULL};
 
 static int key_index(const char *const *keys, const char *k)
@@ -287,6 +288,7 @@ static tav_status field_key(parser *p, tav_template_field *f, int k, const char 
     case 8: return parse_choices(p, f, v);
     case 9: return set_str(p, &f->default_value, v);
     case 10: return set_str(p, &f->help, v);
+    case 11: return set_str(p, &f->example, v);
     }
     return tav_fail(TAV_ERR_INTERNAL, "%s:%d: unhandled key", p->name, p->line);
 }
@@ -538,12 +540,14 @@ tav_status tav_template_parse(const char *text, size_t len, const char *name, ta
         st = close_section(&p);
     if (st == TAV_OK)
         st = check_template(&p);
-    /* Defaults must pass their own field's validation. */
-    for (int i = 0; st == TAV_OK && i < t->n_fields; i++) {
-        tav_template_field *f = &t->fields[i];
-        if (!f->default_value)
+    /* Defaults and examples must pass their own field's validation. */
+    for (int i = 0; st == TAV_OK && i < 2 * t->n_fields; i++) {
+        tav_template_field *f = &t->fields[i / 2];
+        const char *what = i % 2 ? "example" : "default";
+        const char *val = i % 2 ? f->example : f->default_value;
+        if (!val)
             continue;
-        tav_template_kv kv = {f->name, f->default_value};
+        tav_template_kv kv = {f->name, val};
         tav_template tmp = *t; /* shallow: validate just this field */
         tmp.n_steps = 0;
         tav_template_filled fl;
@@ -553,8 +557,8 @@ tav_status tav_template_parse(const char *text, size_t len, const char *name, ta
                 if (!strcmp(fl.errors[e].field, f->name))
                     bad = e + 1;
             if (bad)
-                st = tav_fail(TAV_ERR_FORMAT, "%s: field '%s': its default is not valid: %s",
-                              name, f->name, fl.errors[bad - 1].message);
+                st = tav_fail(TAV_ERR_FORMAT, "%s: field '%s': its %s is not valid: %s",
+                              name, f->name, what, fl.errors[bad - 1].message);
         }
         tav_template_filled_free(&fl);
     }

@@ -62,6 +62,7 @@ typedef struct tav_template_field {
     char **choices;    /* choice: n_choices allowed values                  */
     int n_choices;
     char *default_value; /* optional, or NULL                               */
+    char *example;     /* optional sample value (input hint, `tav template check`) */
 } tav_template_field;
 
 typedef struct tav_template_step {

@@ -177,6 +177,7 @@ static void test_template_malformed(void)
         {"title = x\n[field a]\ntype = text\nmax_length = 0\n", "mem.tmpl:4: max_length must be"},
         {"title = x\n[field a]\ntype = number\nmax = 3\ndefault = 9\n[step]\ncaption = c\n", "its default is not valid"},
         {"title = x\n[field a]\ntype = text\n[field a]\n", "mem.tmpl:4: field 'a' is defined twice"},
+        {"title = x\n[field a]\ntype = text\npattern = [0-9]+\nexample = ab\n[step]\ncaption = c\n", "its example is not valid"},
         {"title = x\n[step]\ncaption = the {colour} gear\n", "placeholder {colour} names no field"},
         {"title = x\n[step]\ncaption = the {gear\n", "'{' without a closing '}'"},
         {"title = x\n[step]\ncaption = the gear}\n", "'}' without a matching '{'"},

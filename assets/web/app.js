@@ -142,6 +142,7 @@
         } else {
           inp.maxLength = f.max_length;
         }
+        if (f.example) inp.placeholder = "for example " + f.example;
         if (f.default) { inp.value = f.default; values[f.name] = f.default; }
         inp.addEventListener("input", () => { values[f.name] = inp.value; validate(); });
         wrap.append(lab, inp);

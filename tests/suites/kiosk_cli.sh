@@ -22,6 +22,18 @@ printf 'title = x\n[step]\ncaption = the {gear}\n' > "$tmp/bad.tmpl"
 t template_parse_error 1 "bad.tmpl: step 1: placeholder {gear} names no field" ./tav template fill "$tmp/bad.tmpl"
 t template_missing_file 1 "cannot open" ./tav template show "$tmp/none.tmpl"
 t template_no_action 2 "missing action" ./tav template
+t template_check_shipped 0 "9 template(s), 445 filled prompts" ./tav template check $T
+t template_check_needs_paths 2 "check needs template files" ./tav template check
+t template_check_bad_model 1 "cannot check words" ./tav template check --model "$tmp/none.tavm" $T
+# the tiny test model knows 19 words: the shipped templates are far outside them
+out=$(./tav template check --model tests/data/tiny.tavm $T/conveyor-jam.tmpl 2>&1); st=$?
+if echo "$out" | grep -q "cannot check words"; then
+    echo "SKIP kiosk_cli_template_check_names_unknown_words: $(echo "$out" | tail -1)"
+elif [ $st -eq 1 ] && echo "$out" | grep -q "step 2 .*unknown word"; then
+    echo "PASS kiosk_cli_template_check_names_unknown_words"
+else
+    echo "FAIL kiosk_cli_template_check_names_unknown_words: exit $st"; echo "$out" | tail -3
+fi
 t kiosk_unknown_flag 2 "unknown option '--bogus'" ./tav kiosk --bogus
 t kiosk_missing_value 2 "--db needs a value" ./tav kiosk --db
 t kiosk_bad_port 2 "--port needs a number" ./tav kiosk --port 99999
