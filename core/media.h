@@ -90,7 +90,9 @@ tav_status tav_media_write_mp4(const char *path, const tav_video *v, const tav_m
 typedef struct tav_media_reader tav_media_reader;
 
 typedef struct tav_media_info {
-    int width, height;   /* of the decoded RGB frames                              */
+    int width, height;   /* of the RGB frames returned: the stream's size, or what */
+                         /* tav_media_reader_set_output_size asked for             */
+    int src_width, src_height; /* the video stream's own size                      */
     double fps;          /* frame rate as the container states it (guessed if not) */
     long n_frames_est;   /* frame count from the container, or -1 if it says none; */
                          /* the true count is what tav_media_reader_next yields    */
@@ -107,6 +109,13 @@ tav_status tav_media_reader_open(const char *path, tav_media_reader **out);
 
 /* Valid until tav_media_reader_close. */
 const tav_media_info *tav_media_reader_info(const tav_media_reader *r);
+
+/* Asks for frames scaled (area averaging) to width x height (1..16384)
+ * instead of the stream's size: much cheaper than full-size RGB when the
+ * consumer only needs thumbnails (the scene detector works at 128 px wide).
+ * Call before the first tav_media_reader_next. Errors: TAV_ERR_INVALID_ARG
+ * (bad size, or frames already read), TAV_ERR_NOMEM. */
+tav_status tav_media_reader_set_output_size(tav_media_reader *r, int width, int height);
 
 /* Decodes the next frame. On TAV_OK *rgb points at width*height*3 bytes
  * owned by the reader, valid until the next call; *rgb == NULL means the end

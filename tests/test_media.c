@@ -455,6 +455,50 @@ static void test_reader_streams_frames(void)
     tav_media_reader_close(r);
 }
 
+static void test_reader_output_size(void)
+{
+    tav_video v = synth_video();
+    char p[512];
+    path_in(p, sizeof p, "scaled.mp4");
+    CHECK_EQ_INT(tav_media_write_mp4(p, &v, NULL), TAV_OK);
+    tav_media_reader *r;
+    CHECK_EQ_INT(tav_media_reader_open(p, &r), TAV_OK);
+    if (!r) {
+        free(v.rgb);
+        return;
+    }
+    CHECK_EQ_INT(tav_media_reader_set_output_size(r, 0, 5), TAV_ERR_INVALID_ARG);
+    CHECK_EQ_INT(tav_media_reader_set_output_size(r, W / 4, H / 4), TAV_OK);
+    const tav_media_info *in = tav_media_reader_info(r);
+    CHECK_EQ_INT(in->width, W / 4);
+    CHECK_EQ_INT(in->height, H / 4);
+    CHECK_EQ_INT(in->src_width, W);
+    CHECK_EQ_INT(in->src_height, H);
+    const uint8_t *rgb;
+    int n = 0;
+    double err = 0;
+    while (tav_media_reader_next(r, &rgb) == TAV_OK && rgb) {
+        /* each 4x4 block's mean, compared with the small frame's pixel */
+        for (int y = 0; y < H / 4; y++)
+            for (int x = 0; x < W / 4; x++)
+                for (int k = 0; k < 3; k++) {
+                    int sum = 0;
+                    for (int yy = 0; yy < 4; yy++)
+                        for (int xx = 0; xx < 4; xx++)
+                            sum += v.rgb[(((size_t)n * H + 4 * y + yy) * W + 4 * x + xx) * 3 + k];
+                    err += fabs(sum / 16.0 - rgb[((size_t)y * (W / 4) + x) * 3 + k]);
+                }
+        n++;
+    }
+    err /= (double)N * (W / 4) * (H / 4) * 3;
+    printf("reader scaled to %dx%d: mean abs diff to 4x4 block means %.2f\n", W / 4, H / 4, err);
+    CHECK_EQ_INT(n, N);
+    CHECK(err <= MP4_MEAN_ABS_TOL);
+    CHECK_EQ_INT(tav_media_reader_set_output_size(r, 8, 8), TAV_ERR_INVALID_ARG); /* too late */
+    tav_media_reader_close(r);
+    free(v.rgb);
+}
+
 /* ---------------------------------------------------------------- PNG */
 
 static void test_png_sheet_with_text(void)
@@ -636,6 +680,7 @@ int main(void)
     RUN(test_protocol_like_names_are_files);
     RUN(test_reader_errors);
     RUN(test_reader_streams_frames);
+    RUN(test_reader_output_size);
     RUN(test_png_sheet_with_text);
     RUN(test_png_frame_dump);
     RUN(test_jpeg_thumbnail);

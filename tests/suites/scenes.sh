@@ -67,6 +67,17 @@ print(("PASS" if ok else "FAIL") + " scenes_json")
 if not ok:
     print(json.dumps(o))
 PYEOF
+# frames wider than the detector's 128 px are scaled by the reader: same cuts,
+# the source size in the JSON
+ffmpeg -v error -y -i "$tmp/three.mp4" -vf scale=400:300 -c:v libx264 -pix_fmt yuv420p "$tmp/three400.mp4"
+"$TAV" scenes "$tmp/three400.mp4" --json > "$tmp/j4.json"
+"$PY" -c "
+import json, sys
+try:
+    o = json.load(open(sys.argv[1])); ok = o['cut_frames'] == [16, 28] and (o['width'], o['height']) == (400, 300)
+except ValueError:
+    ok = False
+print(('PASS' if ok else 'FAIL') + ' scenes_large_frames')" "$tmp/j4.json"
 # a very high threshold finds nothing: one scene
 "$TAV" scenes "$tmp/three.mp4" --json --threshold 250 > "$tmp/j2.json"
 "$PY" -c "
