@@ -256,7 +256,7 @@ static tav_status write_extras(const gen_opts *o, const tav_video *v, const char
 {
     tav_status st = TAV_OK;
     if (o->sheet) {
-        char seed[32], steps[32], keys[TAV_MAX_SCENES][16];
+        char seed[32], steps[32], keys[TAV_MAX_SCENES][24];
         snprintf(seed, sizeof seed, "%ld", o->seed);
         snprintf(steps, sizeof steps, "%ld", o->steps);
         tav_media_kv kv[TAV_MAX_SCENES + 4];

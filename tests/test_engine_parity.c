@@ -318,6 +318,29 @@ static void test_parity_int8(void)
     printf("  int8 model: %d s8 tensors\n", n_s8);
     CHECK(n_s8 > 0);
     parity(out, TOL_NMSE_INT8_TEXT, TOL_NMSE_INT8, TOL_RGB_MAX_ABS_INT8);
+    /* the int8 path gives the same bytes for any thread count too */
+    tav_pipeline *p;
+    CHECK_EQ_INT(tav_pipeline_open(out, &p), TAV_OK);
+    if (p) {
+        const char *sc[2] = {"a red gear moves along the conveyor", "the press stamps a blue plate"};
+        tav_video v[3];
+        int threads[3] = {1, 2, 3};
+        for (int i = 0; i < 3; i++) {
+            tav_gen_params gp = tav_gen_default_params();
+            gp.scenes = sc;
+            gp.n_scenes = 2;
+            gp.seed = 9;
+            gp.threads = threads[i];
+            CHECK_EQ_INT(tav_pipeline_generate(p, &gp, &v[i]), TAV_OK);
+        }
+        size_t n = (size_t)v[0].n_frames * v[0].width * v[0].height * 3;
+        for (int i = 1; i < 3; i++)
+            CHECK(v[0].rgb && v[i].rgb && memcmp(v[0].rgb, v[i].rgb, n) == 0);
+        printf("  int8: same bytes with 1, 2 and 3 threads\n");
+        for (int i = 0; i < 3; i++)
+            tav_video_free(&v[i]);
+        tav_pipeline_close(p);
+    }
     unlink(out);
 }
 
