@@ -128,9 +128,10 @@ long tav_media_reader_count(const tav_media_reader *r);
 /* NULL is a no-op. */
 void tav_media_reader_close(tav_media_reader *r);
 
-/* Reads a whole video into v (v->rgb owned, free with tav_video_free-like
- * tav_free(v->rgb)); max_frames bounds memory (TAV_ERR_LIMIT beyond it).
- * v->fps is the rounded frame rate; v->n_scenes is 0. For tests and small clips. */
+/* Reads a whole video into v; v->rgb is owned by the caller (tav_video_free,
+ * which is tav_free(v->rgb)). max_frames bounds memory (TAV_ERR_LIMIT beyond
+ * it). v->fps is the rounded frame rate; v->n_scenes is 0. On error *v is
+ * zeroed. For tests and short clips; long videos: use the reader. */
 tav_status tav_media_read_video(const char *path, long max_frames, tav_video *v);
 
 /* ---------------------------------------------------------------- images */
