@@ -4,7 +4,7 @@
  *
  *   // frame by frame
  *   tav_media_mp4 *w;
- *   tav_mp4_params mp = tav_mp4_default_params();
+ *   tav_media_mp4_params mp = tav_media_mp4_default_params();
  *   if (tav_media_mp4_open("out.mp4", 128, 128, 8, &mp, &w) != TAV_OK) { ...tav_last_error()... }
  *   for (int i = 0; i < n; i++)
  *       if (tav_media_mp4_add_frame(w, rgb + i * 128 * 128 * 3) != TAV_OK) { tav_media_mp4_abort(w); ... }
@@ -45,12 +45,12 @@
 
 typedef struct tav_media_mp4 tav_media_mp4;
 
-typedef struct tav_mp4_params {
+typedef struct tav_media_mp4_params {
     int crf;            /* x264 constant rate factor, 0 (lossless) .. 51; default 18 */
     const char *preset; /* x264 preset name; default "medium"                         */
-} tav_mp4_params;
+} tav_media_mp4_params;
 
-tav_mp4_params tav_mp4_default_params(void);
+tav_media_mp4_params tav_media_mp4_default_params(void);
 
 /* Starts an MP4 at `path`: H.264 (libx264) in yuv420p, `fps` frames per
  * second, the moov atom moved to the front (+faststart) so browsers can play
@@ -65,7 +65,7 @@ tav_mp4_params tav_mp4_default_params(void);
  * writable), TAV_ERR_UNSUPPORTED (no H.264 encoder in this FFmpeg),
  * TAV_ERR_NOMEM. On error *out is NULL and nothing is left on disk. */
 tav_status tav_media_mp4_open(const char *path, int width, int height, int fps,
-                              const tav_mp4_params *params, tav_media_mp4 **out);
+                              const tav_media_mp4_params *params, tav_media_mp4 **out);
 
 /* Encodes one frame of width*height*3 bytes (packed RGB24). Errors:
  * TAV_ERR_IO (write failed, e.g. disk full), TAV_ERR_NOMEM. After an error
@@ -83,7 +83,8 @@ void tav_media_mp4_abort(tav_media_mp4 *w);
 
 /* One call: all of v's frames at v->fps. params may be NULL. Same errors as
  * above; on error nothing is left on disk. */
-tav_status tav_media_write_mp4(const char *path, const tav_video *v, const tav_mp4_params *params);
+tav_status tav_media_write_mp4(const char *path, const tav_video *v,
+                               const tav_media_mp4_params *params);
 
 /* ---------------------------------------------------------------- reader */
 

@@ -31,9 +31,9 @@ struct tav_media_mp4 {
     char *url; /* "file:" + temp path: never read as another protocol ("pipe:1") */
 };
 
-tav_mp4_params tav_mp4_default_params(void)
+tav_media_mp4_params tav_media_mp4_default_params(void)
 {
-    tav_mp4_params p = {.crf = 18, .preset = "medium"};
+    tav_media_mp4_params p = {.crf = 18, .preset = "medium"};
     return p;
 }
 
@@ -67,7 +67,7 @@ void tav_media_mp4_abort(tav_media_mp4 *w) { free_writer(w); }
 
 /* ---------------------------------------------------------------- open */
 
-static tav_status open_encoder(tav_media_mp4 *w, const char *path, int fps, const tav_mp4_params *p)
+static tav_status open_encoder(tav_media_mp4 *w, const char *path, int fps, const tav_media_mp4_params *p)
 {
     char eb[128];
     const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
@@ -153,7 +153,7 @@ static tav_status open_stream(tav_media_mp4 *w, const char *path)
 }
 
 tav_status tav_media_mp4_open(const char *path, int width, int height, int fps,
-                              const tav_mp4_params *params, tav_media_mp4 **out)
+                              const tav_media_mp4_params *params, tav_media_mp4 **out)
 {
     *out = NULL;
     if (!path)
@@ -169,7 +169,7 @@ tav_status tav_media_mp4_open(const char *path, int width, int height, int fps,
     if (fps < 1 || fps > 240)
         return tav_fail(TAV_ERR_INVALID_ARG, "%s: fps %d out of range 1..240", path, fps);
     tav_media_quiet_ffmpeg();
-    tav_mp4_params p = params ? *params : tav_mp4_default_params();
+    tav_media_mp4_params p = params ? *params : tav_media_mp4_default_params();
     if (p.crf < 0 || p.crf > 51)
         return tav_fail(TAV_ERR_INVALID_ARG, "%s: crf %d out of range 0..51", path, p.crf);
 
@@ -280,7 +280,7 @@ tav_status tav_media_mp4_close(tav_media_mp4 *w)
     return st;
 }
 
-tav_status tav_media_write_mp4(const char *path, const tav_video *v, const tav_mp4_params *params)
+tav_status tav_media_write_mp4(const char *path, const tav_video *v, const tav_media_mp4_params *params)
 {
     if (!v || !v->rgb || v->n_frames < 1)
         return tav_fail(TAV_ERR_INVALID_ARG, "%s: empty video", path ? path : "(null)");

@@ -120,7 +120,7 @@ static void test_mp4_roundtrip(void)
     tav_video v = synth_video();
     char p[512];
     path_in(p, sizeof p, "rt.mp4");
-    tav_mp4_params mp = tav_mp4_default_params();
+    tav_media_mp4_params mp = tav_media_mp4_default_params();
     if (getenv("TAV_TEST_CRF"))
         mp.crf = atoi(getenv("TAV_TEST_CRF"));
     tav_status st = tav_media_write_mp4(p, &v, &mp);
@@ -254,7 +254,7 @@ static void test_mp4_frame_by_frame_and_abort(void)
     path_in(p, sizeof p, "fbf.mp4");
     int before = count_entries(dir);
     tav_media_mp4 *w;
-    tav_mp4_params mp = tav_mp4_default_params();
+    tav_media_mp4_params mp = tav_media_mp4_default_params();
     mp.preset = "veryfast";
     CHECK_EQ_INT(tav_media_mp4_open(p, W, H, FPS, &mp, &w), TAV_OK);
     for (int i = 0; i < 3; i++)
@@ -332,7 +332,7 @@ static void test_mp4_disk_full_leaves_nothing(void)
         char p[600];
         snprintf(p, sizeof p, "%s/big.mp4", sub);
         tav_media_mp4 *w;
-        tav_mp4_params mp = tav_mp4_default_params();
+        tav_media_mp4_params mp = tav_media_mp4_default_params();
         mp.preset = "ultrafast";
         tav_status st = tav_media_mp4_open(p, BW, BH, FPS, &mp, &w);
         uint32_t s = 1;
