@@ -26,7 +26,7 @@ static const subcommand commands[] = {
     {"scenes", tav_cmd_scenes, "detect scene cuts in a video"},
     {"template", tav_cmd_template, "fill a procedure template into scene prompts"},
     {"kiosk", tav_cmd_kiosk, "serve the operator web page"},
-    {"eval", NULL, "measure scene-count accuracy and adherence"},
+    {"eval", tav_cmd_eval, "measure scene-count accuracy and adherence (train/eval)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

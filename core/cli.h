@@ -33,5 +33,6 @@ int tav_cmd_quantize(int argc, char **argv); /* quant/cli_quantize.c */
 int tav_cmd_kiosk(int argc, char **argv);    /* kiosk/cli_kiosk.c */
 int tav_cmd_bench(int argc, char **argv);    /* core/cli_bench.c */
 int tav_cmd_scenes(int argc, char **argv);   /* core/cli_scenes.c */
+int tav_cmd_eval(int argc, char **argv);     /* core/cli_eval.c: runs python3 -m train.eval.run */
 
 #endif

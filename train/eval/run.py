@@ -293,7 +293,8 @@ def select(recs, counts, limit):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog=os.environ.get("TAV_EVAL_PROG", "python3 -m train.eval.run"),
+                                 description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="a .tavm file, or 'rendered' (ground truth)")
     ap.add_argument("--prompts", default=os.path.join(ROOT, "tests", "data", "eval_prompts.jsonl"))
     ap.add_argument("--limit", type=int, default=0, help="first K prompts of each count (0: all)")
