@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@ struct tav_kiosk_store {
     char files_dir[2048];
     int64_t cap_bytes;
     int max_attempts;
+    int lock_fd; /* flock on "<db>.lock": one kiosk per database */
 };
 
 static const char *const state_words[] = {"pending", "running", "done", "failed", "cancelled"};
@@ -323,7 +325,7 @@ tav_status tav_kiosk_store_open(const tav_kiosk_store_params *sp, tav_kiosk_stor
 {
     *out = NULL;
     tav_kiosk_recovery rec = {0};
-    if (!sp->db_path || !sp->files_dir || strlen(sp->files_dir) > 2000)
+    if (!sp->db_path || !sp->files_dir || strlen(sp->files_dir) > 2000 || strlen(sp->db_path) > 2000)
         return tav_fail(TAV_ERR_INVALID_ARG, "store: db_path and a files_dir are needed");
     if (mkdir(sp->files_dir, 0755) != 0 && errno != EEXIST)
         return tav_fail(TAV_ERR_IO, "%s: cannot create: %s", sp->files_dir, strerror(errno));
@@ -331,10 +333,21 @@ tav_status tav_kiosk_store_open(const tav_kiosk_store_params *sp, tav_kiosk_stor
     if (!s)
         return tav_fail(TAV_ERR_NOMEM, "out of memory opening the store");
     pthread_mutex_init(&s->mu, NULL);
+    s->lock_fd = -1;
     snprintf(s->files_dir, sizeof s->files_dir, "%s", sp->files_dir);
+    tav_status r = TAV_OK;
+    /* Two kiosks on one database would each re-queue the other's running job at
+     * start and sweep each other's half-written files: refuse the second. */
+    char lock_path[2100];
+    snprintf(lock_path, sizeof lock_path, "%s.lock", sp->db_path);
+    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        r = tav_fail(TAV_ERR_IO, "%s is in use by another kiosk (lock %s: %s)", sp->db_path,
+                     lock_path, strerror(errno));
+        goto fail;
+    }
     s->cap_bytes = sp->cache_cap_bytes;
     s->max_attempts = sp->max_attempts > 0 ? sp->max_attempts : 1;
-    tav_status r = TAV_OK;
     int rc = sqlite3_open_v2(sp->db_path, &s->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -369,6 +382,8 @@ void tav_kiosk_store_close(tav_kiosk_store *s)
     if (!s)
         return;
     sqlite3_close(s->db);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&s->mu);
     tav_free(s);
 }

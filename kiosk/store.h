@@ -28,6 +28,9 @@
  *     row first, then the files. So a crash at any point leaves at worst
  *     files without rows, which open() sweeps: no row ever points at a
  *     missing or partial file.
+ *   - One kiosk per database: open() takes an exclusive flock on "<db>.lock"
+ *     (released on close, or by the kernel when the process dies) and fails
+ *     with TAV_ERR_IO if another process holds it.
  *   - open() recovers from a crash: 'running' jobs go back to 'pending'
  *     (or 'failed' after max_attempts starts), cache rows whose files are
  *     missing are dropped, unknown files in files_dir are deleted.

@@ -343,6 +343,25 @@ static void test_store_recovery(void)
     rm_dir(dir);
 }
 
+static void test_store_one_kiosk_per_database(void)
+{
+    fresh_dir();
+    tav_kiosk_store *a = open_store(0, NULL);
+    CHECK(a != NULL);
+    tav_kiosk_store_params sp = tav_kiosk_store_default_params();
+    sp.db_path = db_path;
+    sp.files_dir = files_dir;
+    tav_kiosk_store *b = (tav_kiosk_store *)1;
+    CHECK_EQ_INT(tav_kiosk_store_open(&sp, &b, NULL), TAV_ERR_IO);
+    CHECK_STR_CONTAINS(tav_last_error(), "is in use by another kiosk");
+    CHECK(b == NULL);
+    tav_kiosk_store_close(a);
+    b = open_store(0, NULL); /* free again once the first one closed */
+    CHECK(b != NULL);
+    tav_kiosk_store_close(b);
+    rm_dir(dir);
+}
+
 static void test_store_open_errors(void)
 {
     tav_kiosk_store_params sp = tav_kiosk_store_default_params();
@@ -360,6 +379,7 @@ int main(void)
     RUN(test_store_commit_and_cache_hit);
     RUN(test_store_lru_eviction);
     RUN(test_store_recovery);
+    RUN(test_store_one_kiosk_per_database);
     RUN(test_store_open_errors);
     return check_summary();
 }
