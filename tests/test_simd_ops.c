@@ -188,6 +188,32 @@ static void test_quant_rows(void)
     }
 }
 
+/* The register-only peak loops `tav bench` uses run and count their ops:
+ * 2 ops per MAC, MACs per iteration fixed by each loop. */
+static void test_peak_loops(void)
+{
+    if (!tav_simd_isa_supported(cur)) {
+        SKIP("this CPU lacks the %s path", tav_simd_isa_name(cur));
+        return;
+    }
+    static const struct { tav_isa isa; int variant; double ops_per_iter; } loops[] = {
+        {TAV_ISA_AVX2, 0, 8 * 32 * 2}, {TAV_ISA_AVX2, 1, 8 * 16 * 2},
+        {TAV_ISA_AVX512VNNI, 0, 16 * 64 * 2}, {TAV_ISA_NEON, 0, 4 * 16 * 2},
+        {TAV_ISA_NEONDOT, 0, 8 * 16 * 2},
+    };
+    int found = 0;
+    for (size_t i = 0; i < sizeof loops / sizeof *loops; i++)
+        if (loops[i].isa == cur) {
+            CHECK(tav_simd_peak_loop(cur, loops[i].variant, 1000) == 1000 * loops[i].ops_per_iter);
+            found = 1;
+        }
+    CHECK(tav_simd_peak_loop(cur, 7, 1000) == 0.0); /* no such variant */
+    if (cur == TAV_ISA_SCALAR)
+        CHECK(tav_simd_peak_loop(cur, 0, 1000) == 0.0);
+    else
+        CHECK(found);
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 /* Runs tav_simd_init() in a child with TAV_ISA=value (unset if NULL); returns its status
@@ -259,6 +285,7 @@ int main(void)
         {"ops_softmax", test_softmax},
         {"ops_norms", test_norms},
         {"ops_quant_rows", test_quant_rows},
+        {"peak_loop", test_peak_loops},
     };
     RUN(test_dispatch); /* first: its children must start uninitialised */
     for (int i = 0; i < TAV_ISA_COUNT; i++) {

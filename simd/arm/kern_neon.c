@@ -272,6 +272,33 @@ void tav_neon_quant_rows(int8_t *q, float *scale, const float *x, int rows, int 
     }
 }
 
+/* ---------------------------------------------------------------- peak */
+
+/* Register-only smull/smull2 + sadalp loop: 4 independent accumulator pairs
+ * per iteration, 16 MACs per pair (the micro-kernel's instruction mix). */
+static double peak_neon(int variant, long iters)
+{
+    if (variant != 0 || iters < 1)
+        return 0.0;
+    long n = iters;
+#define PAIR(a, b) "smull v2.8h, v0.8b, v1.8b\n\t"    \
+                   "smull2 v3.8h, v0.16b, v1.16b\n\t" \
+                   "sadalp " a ".4s, v2.8h\n\t"       \
+                   "sadalp " b ".4s, v3.8h\n\t"
+    __asm__ volatile("movi v0.16b, #0\n\t"
+                     "movi v1.16b, #0\n\t"
+                     "1:\n\t"
+                     PAIR("v16", "v17") PAIR("v18", "v19") PAIR("v20", "v21") PAIR("v22", "v23")
+                     "subs %x[n], %x[n], #1\n\t"
+                     "b.ne 1b\n\t"
+                     : [n] "+r"(n)
+                     :
+                     : "v0", "v1", "v2", "v3", "v16", "v17", "v18", "v19", "v20", "v21", "v22",
+                       "v23", "cc");
+#undef PAIR
+    return (double)iters * 4 * 16 * 2;
+}
+
 /* ---------------------------------------------------------------- table */
 
 const tav_kern tav_kern_neon = {
@@ -289,5 +316,5 @@ const tav_kern tav_kern_neon = {
     .silu = tav_neon_silu,
     .add = tav_neon_add,
     .mul = tav_neon_mul,
-    .peak = NULL,
+    .peak = peak_neon,
 };

@@ -50,6 +50,27 @@ static void ukr_neondot(int kc, const void *ap, const int8_t *w, int32_t *c, int
     }
 }
 
+/* Register-only sdot loop: 8 independent accumulators, 16 MACs each. */
+static double peak_neondot(int variant, long iters)
+{
+    if (variant != 0 || iters < 1)
+        return 0.0;
+    long n = iters;
+#define SDOT(acc) "sdot " acc ".4s, v0.16b, v1.16b\n\t"
+    __asm__ volatile("movi v0.16b, #0\n\t"
+                     "movi v1.16b, #0\n\t"
+                     "1:\n\t"
+                     SDOT("v16") SDOT("v17") SDOT("v18") SDOT("v19")
+                     SDOT("v20") SDOT("v21") SDOT("v22") SDOT("v23")
+                     "subs %x[n], %x[n], #1\n\t"
+                     "b.ne 1b\n\t"
+                     : [n] "+r"(n)
+                     :
+                     : "v0", "v1", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "cc");
+#undef SDOT
+    return (double)iters * 8 * 16 * 2;
+}
+
 const tav_kern tav_kern_neondot = {
     .isa = TAV_ISA_NEONDOT,
     .mr = MR, .nr = NR, .ku = KU,
@@ -65,5 +86,5 @@ const tav_kern tav_kern_neondot = {
     .silu = tav_neon_silu,
     .add = tav_neon_add,
     .mul = tav_neon_mul,
-    .peak = NULL,
+    .peak = peak_neondot,
 };
