@@ -33,9 +33,19 @@ static const char *const tiny_prompts[] = {
 typedef struct bench_result {
     int ok, n_frames, fps, steps, threads, n_scenes, int8_layers, f32_layers;
     double text_s, denoise_s, decode_s, encode_s, engine_s;
+    double engine_cpu_s; /* CPU seconds (all threads) of the fastest generation */
     char prompts[4][160];
     char error[256];
 } bench_result;
+
+/* CPU seconds of the whole process, all threads (user + system). */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+}
 
 static double now_s(void)
 {
@@ -80,6 +90,7 @@ static void child_run(const char *model, int reps, bench_result *r)
     double best = 1e30;
     for (int rep = 0; rep <= reps; rep++) { /* rep 0 is the warm-up */
         tav_video_free(&v);
+        double c0 = cpu_s();
         if (tav_pipeline_generate(p, &gp, &v) != TAV_OK) {
             snprintf(r->error, sizeof r->error, "%s", tav_last_error());
             tav_pipeline_close(p);
@@ -93,6 +104,7 @@ static void child_run(const char *model, int reps, bench_result *r)
             r->denoise_s = gs.denoise_s;
             r->decode_s = gs.decode_s;
             r->engine_s = gs.total_s;
+            r->engine_cpu_s = cpu_s() - c0;
             r->steps = gs.steps;
             r->threads = gs.threads;
         }
@@ -151,8 +163,10 @@ static int run_child(const char *model, int reps, bench_result *r, double *peak_
     return 0;
 }
 
-/* The PyTorch reference on the same inputs: its text+denoise+decode seconds, or -1. */
-static double run_torch(const char *model, const bench_result *r, int reps, char *why, size_t n)
+/* The PyTorch reference on the same inputs: its text+denoise+decode seconds
+ * (and CPU seconds in *cpu), or -1. */
+static double run_torch(const char *model, const bench_result *r, int reps, char *why, size_t n,
+                        double *cpu)
 {
     const char *py = getenv("PY") ? getenv("PY") : "/usr/bin/python3";
     char cmd[2048];
@@ -181,6 +195,8 @@ static double run_torch(const char *model, const bench_result *r, int reps, char
                  py);
         return -1;
     }
+    const char *c = strstr(line, "\"cpu_s\":");
+    *cpu = c ? atof(c + 8) : -1;
     return atof(k + 10);
 }
 
@@ -204,7 +220,13 @@ int tav_bench_generate_run(const char *model, int json, int quick)
         return TAV_EXIT_FAIL;
     }
     char why[256] = "";
-    double torch_s = run_torch(model, &r, reps, why, sizeof why);
+    double torch_cpu = -1;
+    double torch_s = run_torch(model, &r, reps, why, sizeof why, &torch_cpu);
+    /* load-independent view: CPU seconds used, and the RTF the same work would
+     * reach with the threads' cores to itself (perfect scaling assumed) */
+    double cpu_ratio = torch_cpu > 0 && r.engine_cpu_s > 0 ? torch_cpu / r.engine_cpu_s : -1;
+    double rtf_cpu = r.engine_cpu_s > 0 ? (double)r.n_frames / r.fps /
+                                              (r.engine_cpu_s / r.threads + r.encode_s) : -1;
     double video_s = (double)r.n_frames / r.fps;
     double wall = r.engine_s + r.encode_s;
     double rtf = video_s / wall;
@@ -213,12 +235,14 @@ int tav_bench_generate_run(const char *model, int json, int quick)
         printf("{\"bench\":\"generate\",\"model\":\"%s\",\"scenes\":%d,\"frames\":%d,\"fps\":%d,"
                "\"video_s\":%.3f,\"threads\":%d,\"steps\":%d,\"int8_layers\":%d,\"f32_layers\":%d,"
                "\"text_s\":%.4f,\"denoise_s\":%.4f,\"denoise_step_s\":%.4f,\"decode_s\":%.4f,"
-               "\"encode_s\":%.4f,\"seconds\":%.4f,\"rtf\":%.3f,\"peak_rss_mb\":%.1f,",
+               "\"encode_s\":%.4f,\"seconds\":%.4f,\"rtf\":%.3f,\"peak_rss_mb\":%.1f,"
+               "\"engine_cpu_s\":%.4f,\"rtf_if_idle\":%.3f,",
                model, r.n_scenes, r.n_frames, r.fps, video_s, r.threads, r.steps, r.int8_layers,
                r.f32_layers, r.text_s, r.denoise_s, r.denoise_s / r.steps, r.decode_s, r.encode_s,
-               wall, rtf, peak_mb);
+               wall, rtf, peak_mb, r.engine_cpu_s, rtf_cpu);
         if (torch_s > 0)
-            printf("\"torch_seconds\":%.4f,\"torch_ratio\":%.3f}\n", torch_s, ratio);
+            printf("\"torch_seconds\":%.4f,\"torch_ratio\":%.3f,\"torch_cpu_s\":%.4f,"
+                   "\"torch_cpu_ratio\":%.3f}\n", torch_s, ratio, torch_cpu, cpu_ratio);
         else
             printf("\"torch_seconds\":null,\"torch_ratio\":null,\"torch_error\":\"%s\"}\n", why);
         return TAV_EXIT_OK;
@@ -233,9 +257,12 @@ int tav_bench_generate_run(const char *model, int json, int quick)
     printf("  encode    %8.4f s  (MP4, libx264)\n", r.encode_s);
     printf("  total     %8.4f s  real-time factor %.2f (video s / wall s)\n", wall, rtf);
     printf("  peak RSS  %8.1f MB (the generation's own process)\n", peak_mb);
+    printf("  CPU       %8.4f s on %d threads for text+denoise+decode; with the cores to itself\n"
+           "            (perfect scaling) the real-time factor would be %.2f\n",
+           r.engine_cpu_s, r.threads, rtf_cpu);
     if (torch_s > 0)
-        printf("  PyTorch reference %.4f s for text+denoise+decode: engine is %.2fx faster\n",
-               torch_s, ratio);
+        printf("  PyTorch reference %.4f s (%.4f CPU s) for text+denoise+decode: engine is %.2fx "
+               "faster in wall time, %.2fx in CPU time\n", torch_s, torch_cpu, ratio, cpu_ratio);
     else
         printf("  PyTorch reference: not measured: %s\n", why);
     return TAV_EXIT_OK;

@@ -28,6 +28,7 @@ def run_once(m, scenes, steps, seed):
     T = cfg.frames_per_scene * len(scenes)
     h, C = cfg.latent_size, cfg.latent_channels
     t0 = time.perf_counter()
+    c0 = time.process_time()  # CPU seconds of all threads (load-independent)
     with torch.no_grad():
         ids, sc = m.tok.encode_batch([scenes], cfg.max_text, cfg.max_scenes)
         emb, mask = m.text(ids, sc)
@@ -40,6 +41,7 @@ def run_once(m, scenes, steps, seed):
         rgb = M.to_bytes(m.ae.decode(z)).permute(0, 1, 3, 4, 2).contiguous()
         t3 = time.perf_counter()
     return {"text_s": t1 - t0, "denoise_s": t2 - t1, "decode_s": t3 - t2, "total_s": t3 - t0,
+            "cpu_s": time.process_time() - c0,
             "n_frames": T, "rgb": rgb}
 
 
