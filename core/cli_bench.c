@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct bench_opts {
     int json;      /* one JSON object per line instead of a table */
@@ -171,10 +172,20 @@ static int alloc_bufs(gemm_bufs *b, int m, int k, int n)
     return 0;
 }
 
+/* The 1-minute load average: other jobs on the machine depress wall-clock
+ * numbers, so every row says how loaded it was. -1 if unknown. */
+static double load1(void)
+{
+    double la[1];
+    return getloadavg(la, 1) == 1 ? la[0] : -1.0;
+}
+
 static void print_gemm_header(const bench_opts *o)
 {
     if (o->json)
         return;
+    printf("machine: %ld CPUs online, load average %.2f at the start\n",
+           sysconf(_SC_NPROCESSORS_ONLN), load1());
     printf("int8 GEMM: out[n x m] = x[n x k] * W[m x k]^T, n = %d tokens; best of several runs.\n"
            "GOP/s counts 2*m*n*k; sgemm = OpenBLAS cblas_sgemm, same shape and threads;\n"
            "peak = the path's register-only int8 MAC loop (AVX2: the better of vpmaddubsw+\n"
@@ -235,10 +246,11 @@ static void print_row(const bench_opts *o, const gemm_shape *s, const gemm_row *
         printf("{\"bench\":\"gemm\",\"isa\":\"%s\",\"threads\":%d,\"m\":%d,\"k\":%d,\"n\":%d,"
                "\"gops\":%.2f,\"sgemm_gflops\":%.2f,\"ratio_sgemm\":%.3f,\"peak_gops\":%.2f,"
                "\"pct_peak\":%.1f,\"gemm_ms\":%.3f,\"quant_ms\":%.3f,\"gops_cpu\":%.2f,"
-               "\"peak_gops_cpu\":%.2f,\"pct_peak_cpu\":%.1f",
+               "\"peak_gops_cpu\":%.2f,\"pct_peak_cpu\":%.1f,\"load1\":%.2f",
                tav_simd_isa_name(r->isa), r->threads, s->m, s->k, n, r->gops, sgemm_gflops,
                r->gops / sgemm_gflops, r->peak, pct, r->gemm_s * 1e3, r->quant_s * 1e3,
-               r->gops_cpu, r->peak_cpu, r->peak_cpu > 0 ? 100.0 * r->gops_cpu / r->peak_cpu : 0);
+               r->gops_cpu, r->peak_cpu, r->peak_cpu > 0 ? 100.0 * r->gops_cpu / r->peak_cpu : 0,
+               load1());
         if (gops1 > 0)
             printf(",\"speedup_vs_1t\":%.3f", r->gops / gops1);
         printf("}\n");
