@@ -882,12 +882,17 @@ tav_status tav_kiosk_store_job_file(tav_kiosk_store *s, int64_t id, tav_kiosk_fi
             char key[TAV_KIOSK_KEY_HEX];
             copy_text(key, sizeof key, sqlite3_column_text(st, 3));
             sqlite3_finalize(st);
+            /* "recently used" for the LRU; a failure here only ages the entry */
             sqlite3_stmt *up;
-            if (prep(s, "UPDATE cache SET last_used=? WHERE key=?", &up) == TAV_OK) {
-                sqlite3_bind_double(up, 1, now_s());
-                sqlite3_bind_text(up, 2, key, -1, SQLITE_TRANSIENT);
-                sqlite3_step(up);
-                sqlite3_finalize(up);
+            if (begin(s) == TAV_OK) {
+                if (prep(s, "UPDATE cache SET last_used=? WHERE key=?", &up) == TAV_OK) {
+                    sqlite3_bind_double(up, 1, now_s());
+                    sqlite3_bind_text(up, 2, key, -1, SQLITE_TRANSIENT);
+                    sqlite3_step(up);
+                    sqlite3_finalize(up);
+                }
+                if (commit(s) != TAV_OK)
+                    tav_clear_error();
             }
         } else {
             sqlite3_finalize(st);

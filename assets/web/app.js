@@ -329,7 +329,8 @@
       const d = JSON.parse(e.data);
       if (d.total > 0) {
         setBar(d.step / d.total);
-        $("run-status").textContent = "Step " + d.step + " of " + d.total + secondsText(d.eta);
+        const stage = { text: "Reading the scenes", denoise: "Making the frames", decode: "Finishing the frames" }[d.stage];
+        $("run-status").textContent = (stage ? stage + ": step " : "Step ") + d.step + " of " + d.total + secondsText(d.eta);
       } else {
         $("run-status").textContent = "Starting…";
       }
