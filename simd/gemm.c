@@ -127,6 +127,8 @@ size_t tav_gemm_workspace_size(const tav_gemm_weights *pw, int m)
 static void pack_a_panel(const tav_kern *kk, void *dst, const int8_t *a, int k, int kp, int rows)
 {
     const int mr = kk->mr, ku = kk->ku, full = k / ku, groups = kp / ku;
+    if (kk->pack_a && kk->pack_a(dst, a, k, kp, rows))
+        return;
     if (kk->afmt == TAV_AFMT_S16) {
         int16_t *d = dst;
         for (int g = 0; g < groups; g++)

@@ -31,6 +31,9 @@ typedef struct tav_kern {
     tav_afmt afmt;    /* how activations are packed */
     int mc, nc, kc;   /* tile rows (mult of mr), tile channels (mult of nr), depth chunk (mult of ku) */
     tav_ukr_fn ukr;
+    /* optional faster packing of one A panel (same layout as the generic
+     * code in gemm.c); returns 0 to let the generic code do this panel */
+    int (*pack_a)(void *dst, const int8_t *a, int k, int kp, int rows);
     /* one row segment of the GEMM epilogue: o[q] = (float)(c[q] - comp[q]) *
      * (wscale[q] * ascale) (+ bias[q]); comp and bias may be NULL. Must give
      * the scalar formula's bits: no FMA contraction, one rounding per step. */

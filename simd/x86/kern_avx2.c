@@ -85,6 +85,51 @@ static void epilogue_avx2(float *o, const int32_t *c, const int32_t *comp, const
                             bias ? bias + q : NULL, ascale, n - q);
 }
 
+/* Packs a full 6-row A panel ([k/2][6][2] int16) when k is even: per 16 k,
+ * six 16-byte rows are sign-extended to 8 int16 pairs each (one dword per
+ * k-pair), an 8 x 8 dword transpose (rows 6, 7 are don't-care) turns them
+ * into one vector per k-pair, and its first 6 dwords are stored (16 + 8
+ * bytes, never past the pair). Bytes identical to the generic packing. */
+static int pack_a_avx2(void *dst, const int8_t *a, int k, int kp, int rows)
+{
+    if (rows != MR || k % 2 || kp != k)
+        return 0;
+    int16_t *d = dst;
+    int p = 0;
+    for (; p + 16 <= k; p += 16, d += 8 * MR * KU) {
+        __m256i r[8];
+        for (int i = 0; i < MR; i++)
+            r[i] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a + (size_t)i * k + p)));
+        r[6] = r[7] = _mm256_setzero_si256();
+        /* 8 x 8 transpose of dwords: t = pairs of rows, u = quads, v = columns */
+        __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+        __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+        __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+        __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+        __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+        __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+        __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+        __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+        __m256i v[8] = {
+            _mm256_permute2x128_si256(u0, u4, 0x20), _mm256_permute2x128_si256(u1, u5, 0x20),
+            _mm256_permute2x128_si256(u2, u6, 0x20), _mm256_permute2x128_si256(u3, u7, 0x20),
+            _mm256_permute2x128_si256(u0, u4, 0x31), _mm256_permute2x128_si256(u1, u5, 0x31),
+            _mm256_permute2x128_si256(u2, u6, 0x31), _mm256_permute2x128_si256(u3, u7, 0x31),
+        };
+        for (int g = 0; g < 8; g++) {
+            int16_t *o = d + g * MR * KU; /* 6 dwords = 24 bytes */
+            _mm_storeu_si128((__m128i *)o, _mm256_castsi256_si128(v[g]));
+            _mm_storel_epi64((__m128i *)(o + 8), _mm256_extracti128_si256(v[g], 1));
+        }
+    }
+    for (; p < k; p += 2, d += MR * KU)
+        for (int i = 0; i < MR; i++) {
+            d[i * KU] = a[(size_t)i * k + p];
+            d[i * KU + 1] = a[(size_t)i * k + p + 1];
+        }
+    return 1;
+}
+
 /* ---------------------------------------------------------------- exp */
 
 /* e^x for x in [-87.3, 88.3] (clamped outside): Cody-Waite reduction
@@ -364,6 +409,7 @@ const tav_kern tav_kern_avx2 = {
     .afmt = TAV_AFMT_S16,
     .mc = 48, .nc = 128, .kc = 1536,
     .ukr = ukr_avx2,
+    .pack_a = pack_a_avx2,
     .epilogue = epilogue_avx2,
     .quant_rows = tav_avx2_quant_rows,
     .layernorm = tav_avx2_layernorm,
