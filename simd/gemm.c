@@ -119,53 +119,44 @@ size_t tav_gemm_workspace_size(const tav_gemm_weights *pw, int m)
 
 /* ---------------------------------------------------------------- activations */
 
-/* One A micro-panel: `rows` rows of a (row stride k) into [kp/ku][mr][ku],
- * every byte written once. The loop runs over k-groups outside and rows
- * inside, so the panel is written sequentially while each source row is
- * read sequentially: a transpose of ku-element words. Padding (rows >= rows,
- * k >= k) is zero. */
-static void pack_a_panel(const tav_kern *kk, void *dst, const int8_t *a, int k, int kp, int rows)
+/* The generic packing of one A micro-panel: `rows` rows of a (row stride k)
+ * into [kp/ku][mr][ku], every element written once, padding (row >= rows,
+ * k index >= k) zero. It is a transpose of ku-element words; paths with a
+ * faster one set tav_kern.pack_a. */
+
+/* int16 elements (AVX2's pairs when its own packing declines the panel) */
+static void pack_a_s16(const tav_kern *kk, int16_t *d, const int8_t *a, int k, int kp, int rows)
 {
     const int mr = kk->mr, ku = kk->ku, full = k / ku, groups = kp / ku;
-    if (kk->pack_a && kk->pack_a(dst, a, k, kp, rows))
-        return;
-    if (kk->afmt == TAV_AFMT_S16) {
-        int16_t *d = dst;
-        for (int g = 0; g < groups; g++)
-            for (int r = 0; r < mr; r++, d += ku) {
-                if (r >= rows) {
-                    memset(d, 0, (size_t)ku * sizeof *d);
-                    continue;
-                }
-                const int8_t *src = a + (size_t)r * k + (size_t)g * ku;
-                if (g < full && ku == 2) { /* AVX2's pairs: one 32-bit store (little endian) */
-                    uint32_t v = (uint16_t)(int16_t)src[0] | (uint32_t)(uint16_t)(int16_t)src[1] << 16;
-                    memcpy(d, &v, 4);
-                } else if (g < full)
-                    for (int u = 0; u < ku; u++)
-                        d[u] = src[u];
-                else
-                    for (int u = 0; u < ku; u++)
-                        d[u] = g * ku + u < k ? src[u] : 0;
+    for (int g = 0; g < groups; g++)
+        for (int r = 0; r < mr; r++, d += ku) {
+            if (r >= rows) {
+                memset(d, 0, (size_t)ku * sizeof *d);
+                continue;
             }
-        return;
-    }
-    /* int8 as is, or uint8 = a + 128 = a ^ 0x80, 4 bytes at a time (every
-     * byte-format path has ku % 4 == 0) */
+            const int8_t *src = a + (size_t)r * k + (size_t)g * ku;
+            for (int u = 0; u < ku; u++)
+                d[u] = g < full || g * ku + u < k ? src[u] : 0;
+        }
+}
+
+/* int8 as is, or uint8 = a + 128 = a ^ 0x80, 4 bytes at a time (every
+ * byte-format path has ku % 4 == 0) */
+static void pack_a_bytes(const tav_kern *kk, uint8_t *d, const int8_t *a, int k, int kp, int rows)
+{
+    const int mr = kk->mr, ku = kk->ku, full = k / ku, groups = kp / ku;
     const uint32_t flip = kk->afmt == TAV_AFMT_U8 ? 0x80808080u : 0u;
-    uint8_t *d = dst;
     if (rows == mr && full == groups) {
         /* the common case, no padding: row by row, a tight strided copy */
-        const int words = ku / 4;
         for (int r = 0; r < mr; r++) {
             const uint8_t *src = (const uint8_t *)a + (size_t)r * k;
             uint8_t *dr = d + (size_t)r * ku;
             for (int g = 0; g < groups; g++, src += ku, dr += (size_t)mr * ku)
-                for (int u = 0; u < words; u++) {
+                for (int u = 0; u < ku; u += 4) {
                     uint32_t w;
-                    memcpy(&w, src + 4 * u, 4);
+                    memcpy(&w, src + u, 4);
                     w ^= flip;
-                    memcpy(dr + 4 * u, &w, 4);
+                    memcpy(dr + u, &w, 4);
                 }
         }
         return;
@@ -177,18 +168,19 @@ static void pack_a_panel(const tav_kern *kk, void *dst, const int8_t *a, int k, 
                 continue;
             }
             const uint8_t *src = (const uint8_t *)a + (size_t)r * k + (size_t)g * ku;
-            if (g < full) {
-                for (int u = 0; u + 4 <= ku; u += 4) {
-                    uint32_t w;
-                    memcpy(&w, src + u, 4);
-                    w ^= flip;
-                    memcpy(d + u, &w, 4);
-                }
-            } else { /* the partial last group */
-                for (int u = 0; u < ku; u++)
-                    d[u] = g * ku + u < k ? (uint8_t)(src[u] ^ (uint8_t)flip) : 0;
-            }
+            for (int u = 0; u < ku; u++) /* the partial last group is zero-padded */
+                d[u] = g < full || g * ku + u < k ? (uint8_t)(src[u] ^ (uint8_t)flip) : 0;
         }
+}
+
+static void pack_a_panel(const tav_kern *kk, void *dst, const int8_t *a, int k, int kp, int rows)
+{
+    if (kk->pack_a && kk->pack_a(dst, a, k, kp, rows))
+        return;
+    if (kk->afmt == TAV_AFMT_S16)
+        pack_a_s16(kk, dst, a, k, kp, rows);
+    else
+        pack_a_bytes(kk, dst, a, k, kp, rows);
 }
 
 /* ---------------------------------------------------------------- tiles */
