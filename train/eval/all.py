@@ -42,6 +42,21 @@ def model_file(stage, out, tav):
     return q, ""
 
 
+def export_checkpoint(path, out):
+    """An in-progress run checkpoint (train/runs/<stage>/ckpt.pt: raw weights + EMA) -> fp32
+    .tavm of its EMA weights (what the stage would commit), with its step in model.stage."""
+    import torch
+    from train import export as E
+    from train import model as M
+    ck = torch.load(path, map_location="cpu")
+    tok = M.Tokenizer([w for w in ck["vocab"] if w not in M.SPECIALS])
+    m = M.TavModel(M.ModelConfig.from_dict(ck["cfg"]), tok)
+    sd = (ck.get("extra") or {}).get("ema") or ck["model"]
+    m.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
+    E.export_model(m, out, stage=f"checkpoint step {ck.get('step')}")
+    return ck.get("step")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--per-count", type=int, default=50)
@@ -51,6 +66,9 @@ def main(argv=None):
     ap.add_argument("--prompts", default=os.path.join(ROOT, "tests", "data", "eval_prompts.jsonl"))
     ap.add_argument("--tav", default=os.path.join(ROOT, "tav"))
     ap.add_argument("--no-rendered", action="store_true")
+    ap.add_argument("--checkpoint", action="append", default=[], metavar="LABEL=PATH",
+                    help="also evaluate an in-progress run checkpoint (EMA weights), e.g. "
+                         "'base (in progress)=train/runs/base/ckpt.pt'")
     a = ap.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
     runs, missing = [], []
@@ -67,6 +85,13 @@ def main(argv=None):
             continue
         d = os.path.join(a.out, st)
         run.main(["--model", f, "--out", d, "--label", LABELS[st]] + common)
+        runs.append(d)
+    for i, spec in enumerate(a.checkpoint):
+        label, path = spec.split("=", 1)
+        f = os.path.join(a.out, f"checkpoint{i}.tavm")
+        step = export_checkpoint(path, f)
+        d = os.path.join(a.out, f"checkpoint{i}_step{step}")   # --resume never mixes steps
+        run.main(["--model", f, "--out", d, "--label", f"{label}, step {step}"] + common)
         runs.append(d)
     report.main(["--runs"] + runs + ["--missing"] + missing + (["--doc", a.doc] if a.doc else []))
 
