@@ -383,6 +383,9 @@ static tav_status open_section(parser *p, const char *s, size_t n)
 
 static tav_status parse_line(parser *p, char *s, size_t n)
 {
+    for (size_t i = 0; i < n; i++) /* tabs line things up in an editor: spaces */
+        if (s[i] == '\t')
+            s[i] = ' ';
     /* trim */
     while (n && isspace((unsigned char)*s))
         s++, n--;
@@ -392,7 +395,7 @@ static tav_status parse_line(parser *p, char *s, size_t n)
     if (n == 0 || s[0] == '#' || s[0] == ';')
         return TAV_OK;
     if (!printable(s, n))
-        return PFAIL(p, "the line holds a control character (tab inside a value, or binary data)");
+        return PFAIL(p, "the line holds a control character (is this a text file?)");
     if (s[0] == '[') {
         if (s[n - 1] != ']')
             return PFAIL(p, "a section line must end with ']'");

@@ -73,6 +73,10 @@ static void test_template_parse_good(void)
     CHECK(t->steps[0].seconds == 2);
     CHECK(t->steps[1].seconds == 0);
     tav_template_free(t);
+    /* tabs are spaces */
+    t = parse("title\t=\tTabbed\n[step]\ncaption\t= the\tgear\n");
+    CHECK(t && !strcmp(t->title, "Tabbed") && !strcmp(t->steps[0].caption, "the gear"));
+    tav_template_free(t);
 }
 
 static void test_template_fill_ok(void)
@@ -184,7 +188,7 @@ static void test_template_malformed(void)
         {"title = x\n[step]\ncaption = c\nseconds = 60\n", "mem.tmpl:4: seconds must be a number from 0.5 to 10"},
         {"title = x\n[step]\ncaption =\n", "mem.tmpl:3: 'caption' has no value"},
         {"title = x\n= y\n", "mem.tmpl:2: a line starts with '='"},
-        {"title = a\tb\n", "mem.tmpl:1: the line holds a control character"},
+        {"title = a\x01b\n", "mem.tmpl:1: the line holds a control character"},
         {"title = x\n[step]\ncaption = c\n[step]\ncaption = c\n[step]\ncaption = c\n[step]\ncaption = c\n"
          "[step]\ncaption = c\n[step]\ncaption = c\n[step]\n", "mem.tmpl:14: more than 6 steps"},
     };
