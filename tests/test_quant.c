@@ -36,9 +36,9 @@
 
 /* Per-layer output NMSE of the tiny model with int8 weights and activations
  * on the calibration prompts: the two roundings add to ~1e-4 (measured
- * 1.6e-5..1.3e-4). 1e-3 = the default --max-nmse: no layer of the tiny
- * model may trip it. */
-#define TOL_TINY_OUT_NMSE 1e-3
+ * 1.6e-5..1.3e-4). 5e-4 = the default --max-nmse: no layer of the tiny
+ * model may trip it (so all 46 candidates stay int8). */
+#define TOL_TINY_OUT_NMSE 5e-4
 
 /* Calibrator vs a direct recomputation with simd's reference kernels: the same
  * int8 products, summed in another order only in the final double sums. */
