@@ -208,8 +208,11 @@ def part_a(d, port):
     gen = wait_for(lambda: (lambda g: g if g.is_displayed() and g.is_enabled() else None)(
         d.find_element(By.ID, "generate")))
     gen.click()
-    wait_for(lambda: d.execute_script("return parseFloat(document.getElementById('bar').style.width)||0") > 10)
-    d.find_element(By.ID, "cancel").click()
+    # the previous run left the bar at 100 %: wait for this job's own progress
+    cancel = d.find_element(By.ID, "cancel")
+    wait_for(lambda: cancel.is_displayed() and d.find_element(By.ID, "run-title").text == "Making the video"
+             and 10 < d.execute_script("return parseFloat(document.getElementById('bar').style.width)||0") < 100)
+    cancel.click()
     title = wait_for(lambda: (lambda t: t if t == "Cancelled" else None)(d.find_element(By.ID, "run-title").text))
     msg = d.find_element(By.ID, "run-error").text
     report("PASS" if title and "Cancelled by the operator" in msg else "FAIL", "cancel_from_page",
@@ -300,8 +303,11 @@ def main():
         stop(srv)
         srv = None
         part_b(d, tmp)
-    except Exception as e:  # a crash of the harness is a failure, with its reason
-        report("FAIL", "harness", f"{type(e).__name__}: {e}")
+    except Exception as e:  # a crash of the harness is a failure, with its reason and line
+        import traceback
+        here = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == __file__]
+        where = f" at line {here[-1].lineno}: {here[-1].line}" if here else ""
+        report("FAIL", "harness", f"{type(e).__name__}{where}: {str(e).splitlines()[0] if str(e) else ''}")
     finally:
         if d:
             d.quit()
