@@ -89,6 +89,7 @@
   function choose(t) {
     current = t;
     values = {};
+    $("seed").value = "";  // a seed typed for one video is not meant for the next
     $("fill-title").textContent = t.title;
     $("fill-desc").textContent = t.description;
     const form = $("fields");
