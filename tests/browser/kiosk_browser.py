@@ -10,7 +10,8 @@ Part B runs the real `./tav kiosk` with the engine (core/pipeline.c) and a model
 (assets/default.tavm, else the tiny test model tests/data/tiny.tavm): generate and see the
 engine's video play. It prints SKIP with the reason when the engine or a model is missing.
 
-Screenshots go to docs/img/kiosk-*.png. Prints PASS/FAIL/SKIP lines for tests/run.sh.
+Screenshots go to build/screenshots/kiosk-*.png (KIOSK_SHOT_DIR=docs/img refreshes the
+docs' copies). Prints PASS/FAIL/SKIP lines for tests/run.sh.
 """
 import os
 import shutil
@@ -21,7 +22,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-IMG = os.path.join(ROOT, "docs", "img")
+IMG = os.environ.get("KIOSK_SHOT_DIR") or os.path.join(ROOT, "build", "screenshots")
+os.makedirs(IMG, exist_ok=True)
 SERVER = os.path.join(ROOT, "build", "asan", "tests", "test_kiosk_http")
 TAV = os.path.join(ROOT, "tav")
 
