@@ -6,7 +6,9 @@ table written into docs/results.md.
 
 Rows: the rendered ground truth (the judge's ceiling), then for each stage whose committed
 weights exist (train/checkpoints/<stage>.pt) its fp32 export (`python3 -m train.export --stage
-<stage> --out <out>/<stage>.tavm`); `distill-int8` is `tav quantize` of the distilled export.
+<stage> --out <out>/<stage>_step<steps>.tavm`, steps from the stage file's info, so interim
+weights the trainer is still updating are labelled by their step); `distill-int8` is
+`tav quantize` of the distilled export.
 A missing stage is listed as such, never silently dropped. Each row is
 `python3 -m train.eval.run --model <file> --limit <per-count> --resume`, so an interrupted
 run continues where it stopped. One generation at a time, one thread each.
@@ -24,22 +26,31 @@ LABELS = {"base": "base (single-scene training only)", "tav": "post-trained (TAV
           "distill": "distilled", "distill-int8": "distilled + int8"}
 
 
+def stage_steps(ck):
+    """Training steps recorded in a committed stage file (info.steps), or None."""
+    import torch
+    return (torch.load(ck, map_location="cpu").get("info") or {}).get("steps")
+
+
 def model_file(stage, out, tav):
-    """Exports (or quantises) a stage's model file; None with the reason when it cannot."""
+    """Exports (or quantises) a stage's model file -> (path, training steps, why-missing).
+    Files are named by the stage file's step count, so a stage file that is still being
+    updated (interim weights) never mixes with an older export or older results."""
     src = "distill" if stage == "distill-int8" else stage
     ck = os.path.join(CKPT, f"{src}.pt")
     if not os.path.exists(ck):
-        return None, f"{LABELS[stage]}: train/checkpoints/{src}.pt does not exist yet"
-    f32 = os.path.join(out, f"{src}.tavm")
-    if not os.path.exists(f32) or os.path.getmtime(f32) < os.path.getmtime(ck):
+        return None, None, f"{LABELS[stage]}: train/checkpoints/{src}.pt does not exist yet"
+    steps = stage_steps(ck)
+    f32 = os.path.join(out, f"{src}_step{steps}.tavm")
+    if not os.path.exists(f32):
         subprocess.run([sys.executable, "-m", "train.export", "--stage", src, "--out", f32],
                        check=True, cwd=ROOT)
     if stage != "distill-int8":
-        return f32, ""
-    q = os.path.join(out, "distill-int8.tavm")
-    if not os.path.exists(q) or os.path.getmtime(q) < os.path.getmtime(f32):
+        return f32, steps, ""
+    q = os.path.join(out, f"distill-int8_step{steps}.tavm")
+    if not os.path.exists(q):
         subprocess.run([tav, "quantize", f32, q], check=True, cwd=ROOT)
-    return q, ""
+    return q, steps, ""
 
 
 def export_checkpoint(path, out):
@@ -78,13 +89,13 @@ def main(argv=None):
         run.main(["--model", "rendered", "--out", d, "--label", "rendered ground truth"] + common)
         runs.append(d)
     for st in a.stages:
-        f, why = model_file(st, a.out, a.tav)
+        f, steps, why = model_file(st, a.out, a.tav)
         if f is None:
             print(f"eval: {why}", file=sys.stderr)
             missing.append(why)
             continue
-        d = os.path.join(a.out, st)
-        run.main(["--model", f, "--out", d, "--label", LABELS[st]] + common)
+        d = os.path.join(a.out, f"{st}_step{steps}")
+        run.main(["--model", f, "--out", d, "--label", f"{LABELS[st]}, step {steps}"] + common)
         runs.append(d)
     for i, spec in enumerate(a.checkpoint):
         label, path = spec.split("=", 1)
