@@ -46,9 +46,9 @@
  *   amax > ~14 sigma: one outlier sets the step for the whole row.
  * - Outputs (int8 weights and int8 activations on calibration prompts): the
  *   two roundings add; typical layers measure 1e-5..1.3e-4 (tiny model, and
- *   the base-stage model of the default configuration). Above 5e-4 (5x the
+ *   the base-stage models of the default configuration). Above 5e-4 (5x the
  *   worst typical layer) a layer's activations carry outliers that swallow
- *   the per-row scale: in the base-stage model dit.text_proj measures 9.2e-4
+ *   the per-row scale: in an interim base-stage model dit.text_proj measured 9.2e-4
  *   (its input, the text encoder's output, has a few large channels), and
  *   keeping it fp32 lowers the end-to-end frame NMSE by 9% for 1.6% more
  *   bytes. docs/quantization.md has the measured tables. */
