@@ -1,6 +1,6 @@
 """Stage 1: the per-frame video autoencoder.
 
-    python3 -m train.stage_ae [--minutes 25] [--steps 4000] [--batch 32] [--lr 2e-3]
+    python3 -m train.stage_ae [--minutes 40] [--steps 3000] [--batch 24] [--lr 2e-3]
 
 Frames come from the procedural renderer (train/data/render.py): a pool of random single scenes
 is rendered once and cached in train/data_cache/. Loss: MSE of the reconstruction, with Gaussian
@@ -57,9 +57,9 @@ class AEOnly(torch.nn.Module):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="train the per-frame autoencoder")
-    ap.add_argument("--minutes", type=float, default=25)
-    ap.add_argument("--steps", type=int, default=4000)
-    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--minutes", type=float, default=40)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--scenes", type=int, default=1500)
     ap.add_argument("--threads", type=int, default=2)

@@ -1,7 +1,7 @@
 """Stage 3: transition-aware (TAV) post-training on multi-scene clips, mixed with single-scene
 clips (25% of steps) so the model does not forget them.
 
-    python3 -m train.stage_tav [--minutes 40] [--steps 3000] [--lr 5e-4]
+    python3 -m train.stage_tav [--minutes 40] [--steps 4000] [--lr 5e-4]
 
 Starts from train/checkpoints/base.pt; renders (once) 3000 clips of 2..6 scenes (each scene 8..16
 frames, 12 per scene on average, hard cuts), encodes them with the frozen autoencoder. The prompt
@@ -18,7 +18,7 @@ from train.stage_base import SINGLE, TAV, ae_model, load_set
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="transition-aware post-training on multi-scene clips")
-    Dn.add_args(ap, minutes=40, steps=3000, lr=5e-4)
+    Dn.add_args(ap, minutes=40, steps=4000, lr=5e-4)
     a = ap.parse_args(argv)
     Cm.setup_torch(a.threads)
     ae, tag = ae_model()
