@@ -125,10 +125,11 @@ class TestJudge(unittest.TestCase):
         self.assertLess(os.path.getsize(J.DEFAULT_WEIGHTS), 2_000_000)
         m = J.load()
         rng = np.random.default_rng(99)
-        xs, truth = [], []
+        xs, truth, frames = [], [], []
         for _ in range(40):
             sp = sample_scene(rng)
             fr = render_scene(sp, n_frames=12, size=64, rng=rng)
+            frames.append(fr)
             xs.append(J.scene_input(fr, 0, 12))
             truth.append(sp.attributes())
         feats, pred, probs = J.judge(m, np.stack(xs))
@@ -138,6 +139,14 @@ class TestJudge(unittest.TestCase):
         floors = {"station": 0.9, "colour": 0.8, "framing": 0.85, "action": 0.6, "piece": 0.5}
         for a, fl in floors.items():
             self.assertGreaterEqual(acc[a], fl, f"{a}: {acc[a]:.2f}")
+        # soft frames (generated ones are): a Gaussian blur of sigma 1.5 px (sharpness ~20,
+        # below the models' 40-80) keeps station and colour (measured 1.00 / 1.00 on 150 scenes)
+        from PIL import Image, ImageFilter
+        xb = [J.scene_input(np.stack([np.asarray(Image.fromarray(f).filter(ImageFilter.GaussianBlur(1.5)))
+                                      for f in fr]), 0, 12) for fr in frames]
+        _, pb, _ = J.judge(m, np.stack(xb))
+        for a in ("station", "colour"):
+            self.assertGreaterEqual(np.mean([p == t[a] for p, t in zip(pb[a], truth)]), 0.85, a)
         # a 32x32 frame is resized to the judge's 64x64 input
         fr32 = render_scene(sample_scene(rng), n_frames=6, size=32, rng=rng)
         self.assertEqual(J.scene_input(fr32, 0, 6).shape, (3 * J.K, 64, 64))
