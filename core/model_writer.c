@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- types */
@@ -549,6 +550,7 @@ tav_status tav_model_writer_write(const tav_model_writer *w, const char *path)
         tav_free(tmp);
         return st;
     }
+    (void)fchmod(fd, 0644); /* mkstemp makes 0600; a model file is read by every user */
     FILE *f = fdopen(fd, "wb");
     if (!f) {
         close(fd);

@@ -59,7 +59,7 @@ void tav_ref_quant_rows(int8_t *q, float *scale, const float *x, int rows, int k
         float amax = 0.0f;
         for (int i = 0; i < k; i++)
             amax = fmaxf(amax, fabsf(xr[i]));
-        if (amax == 0.0f) {
+        if (amax < TAV_QUANT_MIN_AMAX) {
             scale[r] = 0.0f;
             for (int i = 0; i < k; i++)
                 qr[i] = 0;

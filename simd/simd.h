@@ -141,9 +141,15 @@ tav_status tav_gemm_s8_acc(const tav_gemm_weights *pw, const int8_t *a, int m, i
  * (y == x) is allowed everywhere; otherwise buffers must not overlap.
  */
 
+/* Rows whose largest |x| is below this quantise as all-zero rows: 127 / max
+ * overflows float for max below ~3.7e-37, and a row that small contributes
+ * nothing an fp32 output could show. */
+#define TAV_QUANT_MIN_AMAX 1e-30f
+
 /* Per-row symmetric int8 quantisation: scale[r] = max|x[r][:]| / 127,
- * q = round-half-even(x * (127 / max)), in -127..127; an all-zero row gets
- * scale 0 and q = 0. Exact: every path gives the reference's bytes. */
+ * q = round-half-even(x * (127 / max)), in -127..127; a row whose max is
+ * below TAV_QUANT_MIN_AMAX (all zeros included) gets scale 0 and q = 0.
+ * Exact: every path gives the reference's bytes. */
 void tav_simd_quant_rows(int8_t *q, float *scale, const float *x, int rows, int k);
 
 /* y = (x - mean) / sqrt(var + eps) * gamma + beta per row; gamma/beta may be

@@ -186,6 +186,13 @@ static void test_quant_rows(void)
         CHECK(memcmp(sc[0], sc[1], sizeof sc[0]) == 0);
         CHECK(sc[0][2] == 0.0f);
     }
+    /* A row too small for 127/max to be finite quantises as a zero row. */
+    float tiny[4] = {1e-38f, 0.0f, -5e-39f, 0.0f};
+    tav_simd_quant_rows(q[0], sc[0], tiny, 1, 4);
+    tav_ref_quant_rows(q[1], sc[1], tiny, 1, 4);
+    for (int i = 0; i < 4; i++)
+        CHECK(q[0][i] == 0 && q[1][i] == 0);
+    CHECK(sc[0][0] == 0.0f && sc[1][0] == 0.0f);
 }
 
 /* The register-only peak loops `tav bench` uses run and count their ops:

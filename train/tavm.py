@@ -263,6 +263,7 @@ class Writer:
         blob = self.to_bytes()
         d = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp.", dir=d)
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; a model file is read by every user
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(blob)

@@ -248,7 +248,7 @@ void tav_neon_quant_rows(int8_t *q, float *scale, const float *x, int rows, int 
         float amax = vmaxvq_f32(vmax);
         for (; i < k; i++)
             amax = fmaxf(amax, fabsf(xr[i]));
-        if (amax == 0.0f) {
+        if (amax < TAV_QUANT_MIN_AMAX) {
             scale[r] = 0.0f;
             memset(qr, 0, (size_t)k);
             continue;

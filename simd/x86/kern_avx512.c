@@ -242,7 +242,7 @@ static void quant_rows_avx512(int8_t *q, float *scale, const float *x, int rows,
             vmax = _mm512_max_ps(vmax, _mm512_and_ps(_mm512_maskz_loadu_ps(m, xr + i), absmask));
         }
         float amax = _mm512_reduce_max_ps(vmax);
-        if (amax == 0.0f) {
+        if (amax < TAV_QUANT_MIN_AMAX) {
             scale[r] = 0.0f;
             memset(qr, 0, (size_t)k);
             continue;
