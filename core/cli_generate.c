@@ -25,7 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_MODEL "assets/default.tavm"
 #define SHEET_PER_ROW 6
 #define THUMB_WIDTH 160
 
@@ -49,7 +48,7 @@ static void print_help(void)
            "model's caption vocabulary (tav info --vocab MODEL lists it).\n"
            "\n"
            "Options:\n"
-           "  -m, --model FILE   model file (default " DEFAULT_MODEL ")\n"
+           "  -m, --model FILE   model file (default " TAV_DEFAULT_MODEL_INT8 ", else " TAV_DEFAULT_MODEL_FP32 ")\n"
            "  -p, --prompt TEXT  one scene's caption; repeat for each scene, in order\n"
            "  -o, --output FILE  the MP4 to write (H.264, yuv420p, faststart)\n"
            "  --seed S           noise seed (default 1); the same seed gives the same bytes\n"
@@ -312,7 +311,7 @@ static int run(gen_opts *o)
     }
     if (stat(o->model, &sb) != 0) {
         fprintf(stderr, "tav generate: model file '%s' does not exist%s\n", o->model,
-                strcmp(o->model, DEFAULT_MODEL) == 0
+                strcmp(o->model, TAV_DEFAULT_MODEL_FP32) == 0
                     ? "; make the shipped model with `make model` (or pass -m FILE)"
                     : "");
         return TAV_EXIT_FAIL;
@@ -394,7 +393,7 @@ int tav_cmd_generate(int argc, char **argv)
         print_help();
         return TAV_EXIT_OK;
     }
-    gen_opts o = {.model = DEFAULT_MODEL, .seed = 1};
+    gen_opts o = {.model = tav_pipeline_default_model(), .seed = 1};
     int rc = parse_args(argc, argv, &o);
     if (rc < 0)
         rc = run(&o);

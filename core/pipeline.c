@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct tav_pipeline {
     tav_model *model;
@@ -436,4 +437,10 @@ tav_status tav_pipeline_generate(tav_pipeline *p, const tav_gen_params *gp, tav_
     if (st != TAV_OK)
         tav_video_free(out);
     return st;
+}
+
+const char *tav_pipeline_default_model(void)
+{
+    return access(TAV_DEFAULT_MODEL_INT8, R_OK) == 0 ? TAV_DEFAULT_MODEL_INT8
+                                                     : TAV_DEFAULT_MODEL_FP32;
 }

@@ -68,6 +68,12 @@ typedef struct tav_video {
 
 tav_gen_params tav_gen_default_params(void);
 
+/* The shipped model, relative to the working directory: the int8 file that
+ * `make model` ends with, or the fp32 export when the int8 file is absent. */
+#define TAV_DEFAULT_MODEL_INT8 "assets/default-int8.tavm"
+#define TAV_DEFAULT_MODEL_FP32 "assets/default.tavm"
+const char *tav_pipeline_default_model(void);
+
 /* Opens (mmaps) a model file and prepares the engine. Errors: TAV_ERR_IO,
  * TAV_ERR_FORMAT, TAV_ERR_CHECKSUM, TAV_ERR_VERSION, TAV_ERR_NOMEM.
  * Linear and convolution weights stored as f32 are used in place from the

@@ -1,6 +1,7 @@
 /* cli_kiosk.c — `tav kiosk`: the operator web page, job queue and cache on one port. */
 #include "core/cli.h"
 #include "core/log.h"
+#include "core/pipeline.h"
 #include "kiosk/engine.h"
 #include "kiosk/server.h"
 #include "kiosk/store.h"
@@ -21,7 +22,7 @@ static void usage(FILE *f)
             "  --bind ADDR      IPv4 address (default 127.0.0.1); any other needs --token\n"
             "  --db PATH        SQLite database (default tav-kiosk.db); result files go in\n"
             "                   PATH.files/\n"
-            "  --model PATH     model file (default assets/default.tavm)\n"
+            "  --model PATH     model file (default " TAV_DEFAULT_MODEL_INT8 ", else " TAV_DEFAULT_MODEL_FP32 ")\n"
             "  --templates DIR  procedure templates (default assets/templates)\n"
             "  --web DIR        the page's files (default assets/web)\n"
             "  --token T        access token every request must carry\n"
@@ -37,7 +38,7 @@ int tav_cmd_kiosk(int argc, char **argv)
     }
     tav_kiosk_server_params hp = tav_kiosk_server_default_params();
     tav_kiosk_store_params sp = tav_kiosk_store_default_params();
-    const char *db = "tav-kiosk.db", *model = "assets/default.tavm";
+    const char *db = "tav-kiosk.db", *model = tav_pipeline_default_model();
     long port = 8080, cache_mb = 2048;
     for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i];

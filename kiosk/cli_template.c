@@ -1,5 +1,6 @@
 /* cli_template.c — `tav template list|show|fill`: procedure templates from the shell. */
 #include "core/cli.h"
+#include "core/pipeline.h"
 #include "kiosk/engine.h"
 #include "kiosk/template.h"
 
@@ -23,7 +24,7 @@ static void usage(FILE *f)
             "        on invalid values prints one error per field on stderr, exit 1\n"
             "  check fills each template with its sample values and every choice, and\n"
             "        checks every prompt against MODEL's vocabulary (default\n"
-            "        assets/default.tavm); exit 1 naming any problem\n"
+            "        the shipped model); exit 1 naming any problem\n"
             "\n"
             "Example:\n"
             "  tav template fill assets/templates/drill-bit-change.tmpl press=4 bit=small\n");
@@ -203,7 +204,7 @@ static int check_file(const char *path, tav_kiosk_engine *eng, int *n_prompts)
 
 static int cmd_check(int argc, char **argv)
 {
-    const char *model = "assets/default.tavm";
+    const char *model = tav_pipeline_default_model();
     int first = 0, model_given = 0;
     if (argc >= 2 && !strcmp(argv[0], "--model")) {
         model = argv[1];
