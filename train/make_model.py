@@ -7,7 +7,7 @@ Runs, in order, each with its default budget (docs/model.md lists them):
   train.stage_base     base denoiser, 1 scene     -> train/checkpoints/base.pt
   train.stage_tav      TAV post-training          -> train/checkpoints/tav.pt
   train.stage_distill  <=4-step student           -> train/checkpoints/distill.pt
-  train.export         tav stage -> assets/default.tavm (fp32)
+  train.export         last stage -> assets/default.tavm (fp32)
 Every stage resumes from train/runs/<stage>/ if interrupted. --skip-done skips a stage whose
 train/checkpoints/<stage>.pt already exists (e.g. the committed ones of a clean clone).
 """
@@ -30,10 +30,10 @@ def main(argv=None):
             continue
         print(f"make_model: stage {s}", flush=True)
         importlib.import_module(f"train.stage_{s}").main([])
-    # The TAV model is the default until the distilled student is measured to match it
-    # (docs/model.md, "Distillation"); otherwise the last stage that exists.
+    # The last stage that exists: the distilled student (measured to match its teacher,
+    # docs/model.md "Distillation"), else the TAV model.
     done = [s for s in STAGES if os.path.exists(os.path.join(Cm.CKPT, f"{s}.pt"))]
-    best = "tav" if "tav" in done else done[-1]
+    best = done[-1]
     importlib.import_module("train.export").main(["--stage", best])
 
 
