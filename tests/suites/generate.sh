@@ -71,8 +71,10 @@ t unknown_word 1 "unknown words in prompt: 'purple', 'zebra'" \
 [ ! -e "$tmp/u.mp4" ] && echo "PASS generate_unknown_word_writes_nothing" || echo "FAIL generate_unknown_word_writes_nothing"
 t too_many_scenes 1 "7 scenes given; at most 6" \
     ./tav generate -m "$TINY" -p "a | a | a | a | a | a | a" -o "$tmp/u.mp4"
-if [ -e assets/default.tavm ]; then echo "SKIP generate_missing_default_model: assets/default.tavm exists"
-else t missing_default_model 1 "make model" ./tav generate -p "$P1" -o "$tmp/u.mp4"; fi
+# The default model is found relative to the working directory: from an empty one it is missing.
+mkdir -p "$tmp/empty"
+t missing_default_model 1 "make model" \
+    env -C "$tmp/empty" "$PWD/tav" generate -p "$P1" -o "$tmp/u.mp4"
 t missing_model 1 "does not exist" ./tav generate -m "$tmp/nope.tavm" -p "$P1" -o "$tmp/u.mp4"
 "$PY" - "$TINY" "$tmp/bad.tavm" <<'PYEOF'
 import sys
