@@ -115,6 +115,21 @@ static tav_status log_event(tav_kiosk_store *s, int64_t job, const char *event, 
     return step_done(s, st, "history");
 }
 
+/* Ends a write transaction that changed job `id`: records the history event,
+ * then commits; rolls back when r (the transaction's status so far) or the
+ * event failed. Returns the first failure. */
+static tav_status end_job_tx(tav_kiosk_store *s, tav_status r, int64_t id, const char *event,
+                             const char *detail)
+{
+    if (r == TAV_OK)
+        r = log_event(s, id, event, detail);
+    if (r) {
+        rollback(s);
+        return r;
+    }
+    return commit(s);
+}
+
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS jobs("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -597,13 +612,7 @@ tav_status tav_kiosk_store_finish_job(tav_kiosk_store *s, int64_t id, tav_job_st
         sqlite3_bind_int64(st, 4, id);
         r = step_done(s, st, "finish job");
     }
-    if (r == TAV_OK)
-        r = log_event(s, id, tav_job_state_str(state), error);
-    if (r) {
-        rollback(s);
-        goto out;
-    }
-    r = commit(s);
+    r = end_job_tx(s, r, id, tav_job_state_str(state), error);
 out:
     pthread_mutex_unlock(&s->mu);
     return r;
@@ -623,13 +632,7 @@ tav_status tav_kiosk_store_requeue_job(tav_kiosk_store *s, int64_t id)
         sqlite3_bind_int64(st, 1, id);
         r = step_done(s, st, "requeue");
     }
-    if (r == TAV_OK)
-        r = log_event(s, id, "requeued", "the kiosk was stopped");
-    if (r) {
-        rollback(s);
-        goto out;
-    }
-    r = commit(s);
+    r = end_job_tx(s, r, id, "requeued", "the kiosk was stopped");
 out:
     pthread_mutex_unlock(&s->mu);
     return r;
@@ -704,13 +707,7 @@ tav_status tav_kiosk_store_finish_from_cache(tav_kiosk_store *s, int64_t id, con
         sqlite3_bind_int64(st, 2, id);
         r = step_done(s, st, "finish from cache");
     }
-    if (r == TAV_OK)
-        r = log_event(s, id, "cache-hit", key);
-    if (r) {
-        rollback(s);
-        goto out;
-    }
-    if ((r = commit(s)) == TAV_OK)
+    if ((r = end_job_tx(s, r, id, "cache-hit", key)) == TAV_OK)
         *hit = 1;
 out:
     pthread_mutex_unlock(&s->mu);
@@ -782,13 +779,7 @@ tav_status tav_kiosk_store_commit_result(tav_kiosk_store *s, int64_t id, const c
         sqlite3_bind_int64(st, 2, id);
         r = step_done(s, st, "job done");
     }
-    if (r == TAV_OK)
-        r = log_event(s, id, "done", key);
-    if (r) {
-        rollback(s);
-        goto out;
-    }
-    r = commit(s);
+    r = end_job_tx(s, r, id, "done", key);
 out:
     pthread_mutex_unlock(&s->mu);
     if (r == TAV_OK && s->cap_bytes > 0)
