@@ -14,8 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_MODEL "assets/default.tavm"
-#define DEFAULT_INT8_MODEL "assets/default-int8.tavm" /* the shipped one, from `make model` */
 #define FALLBACK_MODEL "tests/data/tiny.tavm"
 #define BENCH_SEED 7
 
@@ -205,7 +203,7 @@ int tav_bench_generate_run(const char *model, int json, int quick)
     struct stat sb;
     const char *note = "";
     if (!model) {
-        model = stat(DEFAULT_INT8_MODEL, &sb) == 0 ? DEFAULT_INT8_MODEL : DEFAULT_MODEL;
+        model = tav_pipeline_default_model();
         if (stat(model, &sb) != 0) {
             model = FALLBACK_MODEL;
             note = " (assets/default.tavm is missing: `make model`; timing the tiny test model)";
