@@ -10,6 +10,10 @@ student initialised from the teacher on the straight line between them:
 z_tau = (1 - tau) x0 + tau eps, target eps - x0, prompt always given (no guidance needed at
 sampling time). The student is saved with sample_steps = 4 and cfg_scale = 1, so the engine runs
 4 Euler steps with one DiT pass each. Writes train/checkpoints/distill.pt.
+
+Phase 1 can be spread over cores: `--shard K --pairs N` (K = 1, 2, ...) draws N pairs into
+train/runs/distill/pairs.K.pt and stops; a later normal run counts every shard's pairs towards
+--pairs and trains on all of them.
 """
 import argparse
 import copy
@@ -37,6 +41,10 @@ def main(argv=None):
     Dn.add_args(ap, minutes=60, steps=3000, lr=2e-4)
     ap.add_argument("--pairs", type=int, default=1500)
     ap.add_argument("--teacher", default=os.path.join(Cm.CKPT, "tav.pt"))
+    ap.add_argument("--shard", type=int, default=0,
+                    help="K >= 1: phase 1 only, drawing --pairs teacher pairs into pairs.K.pt (run "
+                         "shards as parallel one-thread processes); a normal run counts and uses "
+                         "every shard's pairs")
     a = ap.parse_args(argv)
     Cm.setup_torch(a.threads)
     d = Cm.run_dir("distill")
@@ -45,11 +53,20 @@ def main(argv=None):
     teacher.eval()
     cfg = teacher.cfg
     C, h, S = cfg.latent_channels, cfg.latent_size, cfg.tokens_per_frame
-    pp = os.path.join(d, "pairs.pt")
-    pairs = torch.load(pp) if os.path.exists(pp) else []
-    rng = np.random.default_rng(len(pairs) + 77)
+    pp = os.path.join(d, f"pairs.{a.shard}.pt" if a.shard else "pairs.pt")
+    own = torch.load(pp) if os.path.exists(pp) else []
+    shard_pairs = []
+    if not a.shard:
+        for f in sorted(f for f in os.listdir(d) if f.startswith("pairs.") and f[6:-3].isdigit()):
+            shard_pairs += torch.load(os.path.join(d, f))
+    pairs = shard_pairs + own
+    print(f"distill: {len(pairs)} teacher pairs on disk ({len(shard_pairs)} from shards)", flush=True)
+    seed = len(own) + 77 + 100003 * a.shard
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
     # phase 1: teacher samples
-    while len(pairs) < a.pairs and timer.wall() < a.minutes * 60 / 2:
+    budget = a.minutes * 60 if a.shard else a.minutes * 60 / 2
+    while len(pairs) < a.pairs and timer.wall() < budget:
         n = int(rng.choice([1, 2, 3, 4, 5, 6], p=[0.25, 0.15, 0.15, 0.15, 0.15, 0.15]))
         p = random_prompt(rng, n)
         T = n * cfg.frames_per_scene
@@ -59,9 +76,12 @@ def main(argv=None):
         x0 = M.sample(teacher.dit, eps, emb, mask, nemb, nmask, cfg.sample_steps, cfg.cfg_scale)
         pairs.append((p, eps[0].half(), x0[0].half()))
         if len(pairs) % 50 == 0:
-            torch.save(pairs, pp)
+            torch.save(pairs[len(shard_pairs):], pp)
             print(f"distill: {len(pairs)} teacher pairs, {timer.wall():.0f}s", flush=True)
-    torch.save(pairs, pp)
+    torch.save(pairs[len(shard_pairs):], pp)
+    if a.shard:
+        print(f"distill: shard {a.shard} done with {len(pairs)} pairs", flush=True)
+        return
     # phase 2: student
     student = copy.deepcopy(teacher)
     student.cfg.sample_steps, student.cfg.cfg_scale = STUDENT_STEPS, 1.0
