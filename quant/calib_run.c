@@ -63,8 +63,12 @@ static void on_linear(void *user, const char *name, const float *x, int m, int k
 
 /* ---------------------------------------------------------------- prompts */
 
-/* Splits "a | b | c" into trimmed scenes inside buf; returns the count. */
-static int split_scenes(const char *prompt, char *buf, size_t size, const char **scenes)
+const char *tav_quant_builtin_prompt(int i)
+{
+    return i >= 0 && (size_t)i < N_BUILTIN ? builtin_prompts[i] : NULL;
+}
+
+int tav_quant_split_scenes(const char *prompt, char *buf, size_t size, const char **scenes)
 {
     snprintf(buf, size, "%s", prompt);
     int n = 0;
@@ -112,7 +116,7 @@ static tav_status run_one(tav_pipeline *pl, hook_ctx *h, const char *prompt, uin
 {
     char buf[4096];
     const char *scenes[TAV_MAX_SCENES];
-    int n = split_scenes(prompt, buf, sizeof buf, scenes);
+    int n = tav_quant_split_scenes(prompt, buf, sizeof buf, scenes);
     if (n == 0)
         return tav_fail(TAV_ERR_INVALID_ARG, "calibration prompt '%s' has no scene", prompt);
     TAV_LOG_INFO("calibration: %d scene%s, seed %llu: %s", n, n == 1 ? "" : "s",
@@ -168,7 +172,7 @@ tav_status tav_quant_calib_run(const tav_model *in, const char *path, const tav_
         for (size_t i = 0; !st && i < N_BUILTIN; i++) {
             char buf[4096];
             const char *scenes[TAV_MAX_SCENES];
-            int n = split_scenes(builtin_prompts[i], buf, sizeof buf, scenes);
+            int n = tav_quant_split_scenes(builtin_prompts[i], buf, sizeof buf, scenes);
             if (tav_pipeline_check_prompts(pl, scenes, n) != TAV_OK) {
                 tav_clear_error(); /* not this model's words: skip it */
                 continue;

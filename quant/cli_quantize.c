@@ -1,7 +1,7 @@
 /* cli_quantize.c — `tav quantize IN OUT`: fp32 model file -> int8 model file. */
 #include "core/cli.h"
 #include "core/mem.h"
-#include "quant/quant.h"
+#include "quant/quant_priv.h"
 
 #include <errno.h>
 #include <math.h>
@@ -16,6 +16,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: tav quantize IN.tavm OUT.tavm [options]\n"
+            "       tav quantize --compare REF.tavm TEST.tavm [options]   (see --compare --help)\n"
             "\n"
             "Writes an int8 copy of an fp32 model file: Linear and conv weights become int8 with\n"
             "one scale per output channel; norms, biases, embeddings, positional tables and the\n"
@@ -50,44 +51,39 @@ static int parse_nmse(const char *s, double *out)
     return 0;
 }
 
-/* Reads non-empty, non-'#' lines of path into prompts (tav_malloc'd copies). */
-static int read_prompts(const char *path, char **prompts, size_t *n)
+/* Reads non-empty, non-'#' lines of path into prompts (tav_malloc'd copies;
+ * the caller frees the *n it gets, also on error). Errors name the file. */
+tav_status tav_quant_read_prompts(const char *path, size_t max, char **prompts, size_t *n)
 {
     FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "tav quantize: cannot open calibration file '%s': %s\n", path,
-                strerror(errno));
-        return -1;
-    }
-    char line[4096];
     *n = 0;
-    while (fgets(line, sizeof line, f)) {
+    if (!f)
+        return tav_fail(TAV_ERR_IO, "cannot open prompt file '%s': %s", path, strerror(errno));
+    char line[4096];
+    tav_status st = TAV_OK;
+    while (!st && fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = 0;
         if (!line[0] || line[0] == '#')
             continue;
-        if (*n == MAX_CALIB) {
-            fprintf(stderr, "tav quantize: '%s' has more than %d prompts\n", path, MAX_CALIB);
-            fclose(f);
-            return -1;
-        }
         size_t len = strlen(line);
-        prompts[*n] = tav_malloc(len + 1);
-        if (!prompts[*n]) {
-            fclose(f);
-            return -1;
-        }
-        memcpy(prompts[(*n)++], line, len + 1);
+        if (*n == max)
+            st = tav_fail(TAV_ERR_LIMIT, "'%s' has more than %zu prompts", path, max);
+        else if (!(prompts[*n] = tav_malloc(len + 1)))
+            st = tav_fail(TAV_ERR_NOMEM, "out of memory reading '%s'", path);
+        else
+            memcpy(prompts[(*n)++], line, len + 1);
     }
     fclose(f);
-    if (*n == 0) {
-        fprintf(stderr, "tav quantize: calibration file '%s' holds no prompts\n", path);
-        return -1;
-    }
-    return 0;
+    if (!st && *n == 0)
+        st = tav_fail(TAV_ERR_INVALID_ARG, "prompt file '%s' holds no prompts", path);
+    return st;
 }
 
 int tav_cmd_quantize(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--compare"))
+            return tav_quant_cmd_compare(argc, argv);
     if (tav_cli_wants_help(argc, argv)) {
         usage(stdout);
         return TAV_EXIT_OK;
@@ -143,7 +139,8 @@ int tav_cmd_quantize(int argc, char **argv)
     char *prompts[MAX_CALIB];
     size_t n_prompts = 0;
     int rc = TAV_EXIT_OK;
-    if (calib && read_prompts(calib, prompts, &n_prompts)) {
+    if (calib && tav_quant_read_prompts(calib, MAX_CALIB, prompts, &n_prompts)) {
+        fprintf(stderr, "tav quantize: %s\n", tav_last_error());
         rc = TAV_EXIT_FAIL;
         goto out;
     }

@@ -26,6 +26,7 @@
 #define TAV_QUANT_H
 
 #include "core/model_file.h"
+#include "core/pipeline.h"
 #include "core/status.h"
 
 #include <stddef.h>
@@ -218,6 +219,39 @@ long tav_quant_calib_unmatched(const tav_quant_calib *c);
 /* 1 if this build can run calibration prompts through the fp32 engine (the
  * engine's linear hook exists), 0 if output NMSE cannot be measured here. */
 int tav_quant_calib_available(void);
+
+/* ---------------------------------------------------------------- end-to-end comparison
+ *
+ * `tav quantize --compare REF TEST` (quant/compare.c): both model files
+ * generate the same prompts and seeds; frames are compared byte for byte.
+ * Frame NMSE maps bytes to [-1, 1] (b / 127.5 - 1) and is sum (test - ref)^2 /
+ * sum ref^2; PSNR is 10 log10(255^2 / MSE) on the bytes (inf when equal).
+ */
+typedef struct tav_quant_cmp_stats {
+    double sq_err, sq_ref; /* sums over values mapped to [-1, 1] */
+    double abs_sum;        /* sum |test - ref| in bytes */
+    uint64_t n_values;
+    int max_diff;          /* largest |test - ref| in bytes */
+    int n_frames;
+} tav_quant_cmp_stats;
+
+/* Adds n bytes of frames (ref and test, same layout) to s. */
+void tav_quant_cmp_add(tav_quant_cmp_stats *s, const uint8_t *ref, const uint8_t *test, size_t n);
+void tav_quant_cmp_merge(tav_quant_cmp_stats *into, const tav_quant_cmp_stats *s);
+double tav_quant_cmp_nmse(const tav_quant_cmp_stats *s); /* 0 when equal */
+double tav_quant_cmp_psnr(const tav_quant_cmp_stats *s); /* dB; INFINITY when equal */
+
+/* TAV_OK if the two opened models make comparable videos (same resolution,
+ * fps, frames per scene, sampler steps and guidance), else
+ * TAV_ERR_INVALID_ARG naming the difference. */
+tav_status tav_quant_compare_check(const tav_pipeline *ref, const tav_pipeline *test);
+
+/* Generates scenes with seed on both (threads: 0 = all cores; the bytes do
+ * not depend on it) and adds the frames to s. Errors: the pipeline's
+ * (TAV_ERR_UNKNOWN_WORD names the word), TAV_ERR_INVALID_ARG if the videos
+ * differ in shape. */
+tav_status tav_quant_compare_run(tav_pipeline *ref, tav_pipeline *test, const char *const *scenes,
+                                 int n_scenes, uint64_t seed, int threads, tav_quant_cmp_stats *s);
 
 /* ---------------------------------------------------------------- CLI */
 

@@ -249,6 +249,31 @@ static int in_list(const char *name, const char *const *l, size_t n)
     return 0;
 }
 
+/* Frame statistics of `tav quantize --compare`: bytes mapped to [-1, 1]. */
+static void test_compare_stats(void)
+{
+    const uint8_t ref[4] = {0, 255, 128, 200}, same[4] = {0, 255, 128, 200};
+    const uint8_t test[4] = {2, 255, 127, 200};
+    tav_quant_cmp_stats s = {0}, z = {0}, all = {0};
+    tav_quant_cmp_add(&z, ref, same, 4);
+    CHECK(tav_quant_cmp_nmse(&z) == 0.0 && isinf(tav_quant_cmp_psnr(&z)) && z.max_diff == 0);
+    tav_quant_cmp_add(&s, ref, test, 4);
+    double r2 = 0;
+    for (int i = 0; i < 4; i++)
+        r2 += (ref[i] / 127.5 - 1) * (ref[i] / 127.5 - 1);
+    double e2 = (2 / 127.5) * (2 / 127.5) + (1 / 127.5) * (1 / 127.5);
+    CHECK(fabs(tav_quant_cmp_nmse(&s) - e2 / r2) < 1e-12 * (e2 / r2));
+    /* MSE in bytes = (4 + 1) / 4 */
+    CHECK(fabs(tav_quant_cmp_psnr(&s) - 10 * log10(255.0 * 255.0 / 1.25)) < 1e-9);
+    CHECK(s.max_diff == 2 && s.abs_sum == 3 && s.n_values == 4);
+    s.n_frames = 1;
+    z.n_frames = 1;
+    tav_quant_cmp_merge(&all, &s);
+    tav_quant_cmp_merge(&all, &z);
+    CHECK(all.n_values == 8 && all.n_frames == 2 && all.max_diff == 2);
+    CHECK(fabs(tav_quant_cmp_nmse(&all) - e2 / (2 * r2)) < 1e-12 * (e2 / r2));
+}
+
 static void test_rule_on_tiny(void)
 {
     tav_model *m;
@@ -855,6 +880,7 @@ int main(void)
     RUN(test_encode_extremes);
     RUN(test_encode_rejects_nonfinite);
     RUN(test_nmse);
+    RUN(test_compare_stats);
     RUN(test_rule_on_tiny);
     RUN(test_convert_tiny);
     RUN(test_keep_and_weight_rule);

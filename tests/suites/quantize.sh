@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `tav quantize`: usage errors (exit 2), run-time failures (exit 1, nothing
 # written), a good run on the tiny golden model (exit 0, the file reads back
-# with s8 tensors, the report CSV), --keep.
+# with s8 tensors, the report CSV), --keep, --compare.
 cd "$(dirname "$0")/../.."
 T=build/test-tmp/quantize-suite
 rm -rf "$T"; mkdir -p "$T"
@@ -73,6 +73,37 @@ t max_nmse 0 ./tav quantize --max-nmse 6e-5 "$TINY" "$T/c4.tavm"
 has max_nmse_applied "output NMSE above --max-nmse"
 t no_calib 0 ./tav quantize --no-calib "$TINY" "$T/c5.tavm"
 has no_calib_note "calibration: not run (disabled)"
+
+# --compare: end-to-end frame error of one file against another
+# The tiny model's int8 frames measure NMSE ~5e-4, max byte diff 2 (3 seeds);
+# the bound is the engine parity test's int8 NMSE tolerance (TOL_NMSE_INT8 in
+# tests/test_engine_parity.c, 2e-3): a wrong op or scale gives > 1e-2.
+COMPARE_MAX_NMSE=2e-3
+P1="a red gear moves along the conveyor | the press stamps a blue plate"
+t compare_help 0 ./tav quantize --compare --help
+has compare_help_text "frame NMSE"
+t compare_self 0 ./tav quantize --compare "$T/tiny-int8.tavm" "$T/tiny-int8.tavm" -p "$P1"
+if grep -Eq '^overall +18 +0\.000e\+00 +inf +0\.000 +0$' "$OUT"; then echo "PASS quantize_compare_self_zero"
+else echo "FAIL quantize_compare_self_zero"; cat "$OUT"; fi
+t compare_int8 0 ./tav quantize --compare "$TINY" "$T/tiny-int8.tavm" -p "$P1" -p "the robot welds a plate" --seed 4 --seeds 2
+if awk -v b=$COMPARE_MAX_NMSE '$1 == "overall" { ok = ($2 == 2 * (6 + 3) && $3 > 0 && $3 < b && $6 > 0) }
+        END { exit !ok }' "$OUT" && [ "$(grep -Ec '^[12] +[0-9]+ ' "$OUT")" -eq 2 ]; then
+    echo "PASS quantize_compare_int8_bounded"; else echo "FAIL quantize_compare_int8_bounded"; cat "$OUT"; fi
+printf '# prompts\n%s\n' "$P1" > "$T/cmp.txt"
+t compare_prompts_file 0 ./tav quantize --compare "$TINY" "$T/tiny-int8.tavm" --prompts "$T/cmp.txt" --seeds 1
+has compare_prompts_file_row "^overall  *6 "
+t compare_default_prompts 0 ./tav quantize --compare "$TINY" "$T/tiny-int8.tavm" --seeds 1
+has compare_default_prompts_named "prompt 1: "
+t compare_one_file 2 ./tav quantize --compare "$TINY"
+t compare_bad_seeds 2 ./tav quantize --compare "$TINY" "$TINY" --seeds 0
+t compare_both_prompt_kinds 2 ./tav quantize --compare "$TINY" "$TINY" -p x --prompts "$T/cmp.txt"
+t compare_mismatch 1 ./tav quantize --compare "$TINY" assets/default-int8.tavm -p "$P1"
+has compare_mismatch_msg "differ in resolution (32x32 vs 64x64)"
+t compare_unknown_word 1 ./tav quantize --compare "$TINY" "$T/tiny-int8.tavm" -p "the sprocket wobbles"
+has compare_unknown_word_named "sprocket"
+t compare_missing 1 ./tav quantize --compare "$TINY" "$T/nope.tavm"
+has compare_missing_named "nope.tavm"
+t compare_not_model 1 ./tav quantize --compare "$TINY" "$T/report.csv"
 
 # run-time failures: exit 1, a message, no output
 t already_quantised 1 ./tav quantize "$T/tiny-int8.tavm" "$T/twice.tavm"
