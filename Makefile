@@ -141,7 +141,9 @@ eval: tav
 # sanitizers) from simd/ and the few core files it needs; tests/suites/neon.sh
 # runs them under qemu-aarch64 with and without dotprod in `make test`.
 ARM_CC    ?= aarch64-linux-gnu-gcc
+ARM_AR    ?= aarch64-linux-gnu-ar
 ARM        = build/arm
+ARM_CFLAGS = $(CSTD) $(WARN) -I. $(ARM_INCLUDES) $(DEPFLAGS) -pthread -O2 -g
 ARM_OBJS   = $(patsubst %.c,$(ARM)/%.o,$(wildcard simd/*.c simd/arm/*.c) \
                  core/threadpool.c core/mem.c core/status.c core/log.c)
 ARM_TESTS  = $(patsubst tests/%.c,$(ARM)/tests/%,$(wildcard tests/test_simd_*.c))
@@ -149,20 +151,34 @@ ARM_TESTS  = $(patsubst tests/%.c,$(ARM)/tests/%,$(wildcard tests/test_simd_*.c)
 arm-tests: $(ARM_TESTS)
 $(ARM)/%.o: %.c
 	@mkdir -p $(@D)
-	$(ARM_CC) $(CSTD) $(WARN) -I. $(DEPFLAGS) -pthread -O2 -g $(call isa_flags,$<) -c $< -o $@
+	$(ARM_CC) $(ARM_CFLAGS) $(call isa_flags,$<) -c $< -o $@
 $(ARM)/tests/%: tests/%.c $(ARM_OBJS) tests/check.h
 	@mkdir -p $(@D)
 	$(ARM_CC) $(CSTD) $(WARN) -I. -pthread -O2 -static -o $@ $< $(ARM_OBJS) -lm
-# The engine's golden-parity test for AArch64 (tests/suites/engine_arm.sh): the
-# FFmpeg-free engine files; a portable sgemm stands in for a target OpenBLAS.
-ARM_ENGINE_OBJS = $(patsubst %.c,$(ARM)/%.o,core/arena.c core/linear.c core/layers.c \
-    core/tokenizer.c core/text_encoder.c core/dit.c core/sampler.c core/vae.c core/engine_cfg.c \
-    core/pipeline.c core/model_file.c core/sha256.c tests/arm/sgemm_portable.c)
-.PHONY: arm-engine-tests
-arm-engine-tests: $(ARM)/tests/test_engine_parity
-$(ARM)/tests/test_engine_parity: tests/test_engine_parity.c $(ARM_OBJS) $(ARM_ENGINE_OBJS) tests/check.h
+# `make arm`: the whole `tav` for AArch64 (build/arm/tav), linked against
+# Debian's multiarch arm64 libraries (FFmpeg, libpng, libjpeg-turbo, OpenBLAS,
+# SQLite, libmicrohttpd: scripts/install-deps.sh arm). The engine's tests
+# (golden parity, end to end) link the same library; tests/suites/engine_arm.sh
+# runs them and `build/arm/tav generate` under qemu-aarch64.
+ARM_PKG      = PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig pkg-config
+ARM_INCLUDES = $(shell $(ARM_PKG) --cflags libavformat libavcodec libswscale libavutil 2>/dev/null)
+ARM_LIBS     = $(shell $(ARM_PKG) --libs libavformat libavcodec libswscale libavutil 2>/dev/null) \
+               -lsqlite3 -lpng -ljpeg -lopenblas -lmicrohttpd -lpthread -lm
+ARM_LIB_OBJS = $(patsubst %.c,$(ARM)/%.o,$(filter-out $(MAIN_SRC),\
+                   $(wildcard $(addsuffix /*.c,$(MODULES)))) $(wildcard simd/arm/*.c))
+ARM_ENGINE_TESTS = $(ARM)/tests/test_engine_parity $(ARM)/tests/test_engine_e2e
+$(ARM)/kiosk/engine.o: ARM_CFLAGS += -DTAV_HAVE_ENGINE=$(HAVE_ENGINE)
+$(ARM)/kiosk/engine.o: $(wildcard core/pipeline.c)
+.PHONY: arm arm-engine-tests
+arm: $(ARM)/tav
+arm-engine-tests: $(ARM)/tav $(ARM_ENGINE_TESTS)
+$(ARM)/libtav.a: $(ARM_LIB_OBJS)
+	rm -f $@ && $(ARM_AR) rcs $@ $^
+$(ARM)/tav: $(ARM)/$(MAIN_SRC:.c=.o) $(ARM)/libtav.a
+	$(ARM_CC) -pthread -o $@ $^ $(ARM_LIBS)
+$(ARM_ENGINE_TESTS): $(ARM)/tests/%: tests/%.c $(ARM)/libtav.a tests/check.h
 	@mkdir -p $(@D)
-	$(ARM_CC) $(CSTD) $(WARN) -I. -pthread -O2 -static -o $@ $< $(ARM_OBJS) $(ARM_ENGINE_OBJS) -lm
+	$(ARM_CC) $(CSTD) $(WARN) -I. -pthread -O2 -o $@ $< $(ARM)/libtav.a $(ARM_LIBS)
 
 clean:
 	rm -rf build tav
