@@ -5,6 +5,7 @@
 #   make bench      kernel and generation benchmarks (ratios measured in one run)
 #   make demo       the main job: a multi-scene video from the shipped model
 #   make fuzz       libFuzzer runs of the parsers (slow; not part of `make test`)
+#   make arm        `tav` cross-built for AArch64 (build/arm/tav; `make test` runs it under qemu)
 #   make clean
 #
 # Sources are found by wildcard per module folder, so adding a .c file needs

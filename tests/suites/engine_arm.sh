@@ -34,7 +34,7 @@ if ! command -v qemu-aarch64 >/dev/null || ! command -v aarch64-linux-gnu-gcc >/
     echo "SKIP engine_arm: qemu-aarch64, aarch64-linux-gnu-gcc or the arm64 libraries missing (scripts/install-deps.sh arm)"
     exit 0
 fi
-if ! make -s arm-engine-tests > build/test-logs/engine-arm-build.log 2>&1; then
+if ! make -s -j2 arm-engine-tests > build/test-logs/engine-arm-build.log 2>&1; then
     echo "FAIL engine_arm_build: see build/test-logs/engine-arm-build.log"
     exit 1
 fi
