@@ -40,15 +40,23 @@
 #include <stdint.h>
 
 #define TAV_ENGINE_MAX_AE_LEVELS 6
+/* extra decoder-only 2x levels (model.dec_up_levels): the decoder has
+ * ae_levels + dec_up_levels levels, at most TAV_ENGINE_MAX_DEC_LEVELS */
+#define TAV_ENGINE_MAX_DEC_UP_LEVELS 2
+#define TAV_ENGINE_MAX_DEC_LEVELS (TAV_ENGINE_MAX_AE_LEVELS + TAV_ENGINE_MAX_DEC_UP_LEVELS)
 
 /* ---------------------------------------------------------------- configuration */
 
 typedef struct tav_engine_cfg {
     int image_size, fps, latent_channels, ae_levels, ae_channels[TAV_ENGINE_MAX_AE_LEVELS];
+    int dec_up_levels, dec_up_channels[TAV_ENGINE_MAX_DEC_UP_LEVELS]; /* 0 when absent */
     int vocab_size, max_text, max_scenes, text_width, text_layers, text_heads;
     int width, depth, heads, patch, mlp_ratio, sample_steps, frames_per_scene;
     double cfg_scale;
-    int latent_size;      /* h = image_size / 2^ae_levels */
+    int latent_size;      /* h = image_size / 2^(ae_levels + dec_up_levels) */
+    int dec_levels;       /* ae_levels + dec_up_levels */
+    int dec_channels[TAV_ENGINE_MAX_DEC_LEVELS]; /* decoder level widths: ae_channels
+                                                  * reversed, then dec_up_channels */
     int tokens_per_frame; /* S = (h / patch)^2 */
 } tav_engine_cfg;
 
@@ -213,7 +221,7 @@ typedef struct tav_vae {
     const tav_engine_cfg *cfg;
     const float *latent_mean, *latent_std;
     tav_linear conv_in, conv_out;
-    tav_linear up[TAV_ENGINE_MAX_AE_LEVELS][2];
+    tav_linear up[TAV_ENGINE_MAX_DEC_LEVELS][2];
 } tav_vae;
 
 /* Per worker: two activation planes and one im2col band. */

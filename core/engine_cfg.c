@@ -17,6 +17,32 @@ static tav_status get_int(const tav_model *m, const char *key, int lo, int hi, i
     return TAV_OK;
 }
 
+/* The optional extra decoder levels (absent = 0), then the decoder's level
+ * widths: ae_channels reversed, followed by dec_up_channels. */
+static tav_status dec_up_load(const tav_model *m, tav_engine_cfg *c)
+{
+    int64_t v;
+    c->dec_up_levels = 0;
+    if (tav_model_meta_get_i64(m, "model.dec_up_levels", &v) != TAV_ERR_NOT_FOUND) {
+        tav_status st = get_int(m, "model.dec_up_levels", 0, TAV_ENGINE_MAX_DEC_UP_LEVELS,
+                                &c->dec_up_levels);
+        if (st != TAV_OK)
+            return st;
+    }
+    c->dec_levels = c->ae_levels + c->dec_up_levels;
+    for (int i = 0; i < c->ae_levels; i++)
+        c->dec_channels[i] = c->ae_channels[c->ae_levels - 1 - i];
+    for (int i = 0; i < c->dec_up_levels; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "model.dec_up_channels.%d", i);
+        tav_status st = get_int(m, key, 1, 1 << 14, &c->dec_up_channels[i]);
+        if (st != TAV_OK)
+            return st;
+        c->dec_channels[c->ae_levels + i] = c->dec_up_channels[i];
+    }
+    return TAV_OK;
+}
+
 tav_status tav_engine_cfg_load(const tav_model *m, tav_engine_cfg *c)
 {
     memset(c, 0, sizeof *c);
@@ -57,16 +83,20 @@ tav_status tav_engine_cfg_load(const tav_model *m, tav_engine_cfg *c)
         if (st != TAV_OK)
             return st;
     }
+    tav_status st = dec_up_load(m, c);
+    if (st != TAV_OK)
+        return st;
     if (tav_model_meta_get_f64(m, "model.cfg_scale", &c->cfg_scale) != TAV_OK)
         return tav_fail(TAV_ERR_FORMAT, "model metadata: %s", tav_last_error());
     if (c->text_width % c->text_heads || c->width % c->heads || c->width % 4)
         return tav_fail(TAV_ERR_FORMAT, "model widths (%d, %d) do not divide into heads (%d, %d)",
                         c->text_width, c->width, c->text_heads, c->heads);
-    c->latent_size = c->image_size >> c->ae_levels;
-    if (c->latent_size << c->ae_levels != c->image_size || c->latent_size % c->patch)
+    c->latent_size = c->image_size >> c->dec_levels;
+    if (c->latent_size << c->dec_levels != c->image_size || c->latent_size % c->patch)
         return tav_fail(TAV_ERR_FORMAT,
-                        "image size %d does not divide into %d levels and patch %d",
-                        c->image_size, c->ae_levels, c->patch);
+                        "image size %d is not latent size x 2^%d (model.ae_levels %d + "
+                        "model.dec_up_levels %d) with the latent size a multiple of patch %d",
+                        c->image_size, c->dec_levels, c->ae_levels, c->dec_up_levels, c->patch);
     int g = c->latent_size / c->patch;
     c->tokens_per_frame = g * g;
     /* bounds that keep every int product in the engine (tokens x width) far

@@ -138,7 +138,7 @@ void tav_pipeline_model_info(const tav_pipeline *p, tav_model_info *mi)
         count_layer(&b->fc1, mi);
         count_layer(&b->fc2, mi);
     }
-    for (int i = 0; i < c->ae_levels; i++) {
+    for (int i = 0; i < c->dec_levels; i++) {
         count_layer(&p->vae.up[i][0], mi);
         count_layer(&p->vae.up[i][1], mi);
     }
@@ -282,7 +282,7 @@ static double vae_macs(const tav_vae *v)
     const tav_engine_cfg *c = v->cfg;
     double hw = (double)c->latent_size * c->latent_size;
     double m = hw * v->conv_in.n_out * v->conv_in.k;
-    for (int i = 0; i < c->ae_levels; i++) {
+    for (int i = 0; i < c->dec_levels; i++) {
         hw *= 4;
         m += hw * ((double)v->up[i][0].n_out * v->up[i][0].k + (double)v->up[i][1].n_out * v->up[i][1].k);
     }

@@ -30,17 +30,18 @@ tav_status tav_vae_load(tav_vae *v, const tav_model *m, const tav_engine_cfg *cf
 {
     memset(v, 0, sizeof *v);
     v->cfg = cfg;
-    int C = cfg->latent_channels, L = cfg->ae_levels;
+    int C = cfg->latent_channels, L = cfg->dec_levels;
     tav_status st;
     if ((st = tav_engine_tensor_f32(m, "ae.latent_mean", (size_t)C, &v->latent_mean)) ||
         (st = tav_engine_tensor_f32(m, "ae.latent_std", (size_t)C, &v->latent_std)))
         return st;
-    /* widths reversed: conv_in C -> ch[L-1]; level i: ch_rev[i-1] -> ch_rev[i]; out ch[0] -> 3 */
-    int prev = L ? cfg->ae_channels[L - 1] : C;
+    /* dec_channels = ae_channels reversed, then dec_up_channels:
+     * conv_in C -> dch[0]; level i: dch[i-1] -> dch[i]; conv_out dch[L-1] -> 3 */
+    int prev = L ? cfg->dec_channels[0] : C;
     if ((st = conv(&v->conv_in, m, "ae.dec.conv_in", prev, C)))
         return st;
     for (int i = 0; i < L; i++) {
-        int c = cfg->ae_channels[L - 1 - i];
+        int c = cfg->dec_channels[i];
         char p[64];
         snprintf(p, sizeof p, "ae.dec.up.%d.0", i);
         if ((st = conv(&v->up[i][0], m, p, c, prev)))
@@ -57,7 +58,7 @@ void tav_vae_free(tav_vae *v)
 {
     tav_linear_free(&v->conv_in);
     tav_linear_free(&v->conv_out);
-    for (int i = 0; i < TAV_ENGINE_MAX_AE_LEVELS; i++) {
+    for (int i = 0; i < TAV_ENGINE_MAX_DEC_LEVELS; i++) {
         tav_linear_free(&v->up[i][0]);
         tav_linear_free(&v->up[i][1]);
     }
@@ -70,7 +71,7 @@ static size_t maxz(size_t a, size_t b) { return a > b ? a : b; }
 tav_status tav_vae_ws_plan(const tav_vae *v, tav_arena *a, int n_workers, tav_vae_ws *ws)
 {
     const tav_engine_cfg *cfg = v->cfg;
-    int L = cfg->ae_levels;
+    int L = cfg->dec_levels;
     size_t hw = (size_t)cfg->latent_size * cfg->latent_size;
     size_t act = hw * (size_t)(cfg->latent_channels > 3 ? cfg->latent_channels : 3);
     size_t k = (size_t)v->conv_in.k, ls = 0;
@@ -151,7 +152,7 @@ static tav_status decode_frame(const tav_vae *v, const float *zn, float *a, floa
                                const tav_linear_scratch *ls, uint8_t *rgb, float *f32)
 {
     const tav_engine_cfg *cfg = v->cfg;
-    int C = cfg->latent_channels, h = cfg->latent_size, L = cfg->ae_levels;
+    int C = cfg->latent_channels, h = cfg->latent_size, L = cfg->dec_levels;
     for (int c = 0; c < C; c++)
         for (int p = 0; p < h * h; p++)
             a[(size_t)p * C + c] = zn[(size_t)c * h * h + p] * v->latent_std[c] + v->latent_mean[c];

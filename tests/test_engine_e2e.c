@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #define TINY "tests/data/tiny.tavm"
+#define TINY_UP "tests/data/tiny_up.tavm" /* one extra decoder level */
 #define TMP "build/test-tmp"
 
 static const char *two[2] = {"a red gear moves along the conveyor",
@@ -452,13 +453,15 @@ static void test_linear_hook(void)
     tav_pipeline_close(p);
 }
 
-/* A copy of the tiny model with one metadata value replaced (key, i64) or one
- * tensor left out (drop); written with the C writer into path. */
-static int rewrite_tiny(const char *path, const char *key, int64_t val, const char *drop)
+/* A copy of the model src (NULL: the tiny model) with one metadata value
+ * replaced (key, i64) or one tensor left out (drop); written with the C
+ * writer into path. */
+static int rewrite_tiny(const char *path, const char *key, int64_t val, const char *drop,
+                        const char *src)
 {
     tav_model *m;
     tav_model_writer *w;
-    if (tav_model_open(TINY, 0, &m) != TAV_OK || tav_model_writer_init(&w) != TAV_OK)
+    if (tav_model_open(src ? src : TINY, 0, &m) != TAV_OK || tav_model_writer_init(&w) != TAV_OK)
         return -1;
     for (size_t i = 0; i < tav_model_meta_count(m); i++) {
         const char *k;
@@ -497,20 +500,29 @@ static void test_bad_model_contents(void)
 {
     system("mkdir -p " TMP);
     const char *path = TMP "/bad-contents.tavm";
-    struct { const char *key; int64_t val; const char *drop; tav_status want; const char *says; } cases[] = {
-        {"model.width", 64, NULL, TAV_ERR_FORMAT, "dit.pos_s"},
-        {"model.depth", 3, NULL, TAV_ERR_FORMAT, "dit.blocks.2"},
-        {"model.heads", 5, NULL, TAV_ERR_FORMAT, "heads"},
-        {"model.image_size", 36, NULL, TAV_ERR_FORMAT, "image size 36"},
-        {"model.vocab_size", 40, NULL, TAV_ERR_FORMAT, "vocab"},
-        {"model.patch", 3, NULL, TAV_ERR_FORMAT, "patch 3"},
-        {"model.ae_levels", 7, NULL, TAV_ERR_FORMAT, "model.ae_levels"},
-        {NULL, 0, "dit.blocks.1.attn_t.v.bias", TAV_ERR_FORMAT, "dit.blocks.1.attn_t.v.bias"},
-        {NULL, 0, "ae.dec.up.2.1.weight", TAV_ERR_FORMAT, "ae.dec.up.2.1.weight"},
-        {NULL, 0, "text.tok_emb.weight", TAV_ERR_FORMAT, "text.tok_emb.weight"},
+    struct { const char *key; int64_t val; const char *drop; tav_status want; const char *says;
+             const char *src; } cases[] = {
+        {"model.width", 64, NULL, TAV_ERR_FORMAT, "dit.pos_s", NULL},
+        {"model.depth", 3, NULL, TAV_ERR_FORMAT, "dit.blocks.2", NULL},
+        {"model.heads", 5, NULL, TAV_ERR_FORMAT, "heads", NULL},
+        {"model.image_size", 36, NULL, TAV_ERR_FORMAT, "image size 36", NULL},
+        {"model.vocab_size", 40, NULL, TAV_ERR_FORMAT, "vocab", NULL},
+        {"model.patch", 3, NULL, TAV_ERR_FORMAT, "patch 3", NULL},
+        {"model.ae_levels", 7, NULL, TAV_ERR_FORMAT, "model.ae_levels", NULL},
+        {NULL, 0, "dit.blocks.1.attn_t.v.bias", TAV_ERR_FORMAT, "dit.blocks.1.attn_t.v.bias", NULL},
+        {NULL, 0, "ae.dec.up.2.1.weight", TAV_ERR_FORMAT, "ae.dec.up.2.1.weight", NULL},
+        {NULL, 0, "text.tok_emb.weight", TAV_ERR_FORMAT, "text.tok_emb.weight", NULL},
+        /* the extra decoder levels of tiny_up.tavm (model.dec_up_levels 1) */
+        {"model.dec_up_levels", 3, NULL, TAV_ERR_FORMAT, "'model.dec_up_levels' = 3 is outside 0..2", TINY_UP},
+        {"model.dec_up_levels", -1, NULL, TAV_ERR_FORMAT, "model.dec_up_levels", TINY_UP},
+        {"model.dec_up_channels.0", 0, NULL, TAV_ERR_FORMAT, "model.dec_up_channels.0", TINY_UP},
+        {"model.dec_up_channels.0", 5, NULL, TAV_ERR_FORMAT, "ae.dec.up.3.0", TINY_UP},
+        {"model.image_size", 72, NULL, TAV_ERR_FORMAT, "model.dec_up_levels 1", TINY_UP},
+        {"model.image_size", 32, NULL, TAV_ERR_FORMAT, "dit.pos_s", TINY_UP},
+        {NULL, 0, "ae.dec.up.3.1.weight", TAV_ERR_FORMAT, "ae.dec.up.3.1.weight", TINY_UP},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        CHECK_EQ_INT(rewrite_tiny(path, cases[i].key, cases[i].val, cases[i].drop), 0);
+        CHECK_EQ_INT(rewrite_tiny(path, cases[i].key, cases[i].val, cases[i].drop, cases[i].src), 0);
         tav_pipeline *p = NULL;
         tav_status st = tav_pipeline_open(path, &p);
         if (st != cases[i].want)
@@ -521,10 +533,13 @@ static void test_bad_model_contents(void)
         tav_pipeline_close(p);
     }
     /* and the unchanged rewrite works (the copy itself is sound) */
-    CHECK_EQ_INT(rewrite_tiny(path, NULL, 0, NULL), 0);
-    tav_pipeline *p = NULL;
-    CHECK_EQ_INT(tav_pipeline_open(path, &p), TAV_OK);
-    tav_pipeline_close(p);
+    const char *srcs[2] = {TINY, TINY_UP};
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ_INT(rewrite_tiny(path, NULL, 0, NULL, srcs[i]), 0);
+        tav_pipeline *p = NULL;
+        CHECK_EQ_INT(tav_pipeline_open(path, &p), TAV_OK);
+        tav_pipeline_close(p);
+    }
     unlink(path);
 }
 

@@ -4,8 +4,11 @@ generation with it.
     python3 -m train.golden [--out tests/data]
 
 writes
-    tests/data/tiny.tavm         the tiny model (fp32, same layout as a real model; < 1 MB)
-    tests/data/tiny_golden.tavm  the debug state (tensors + metadata, same file format)
+    tests/data/tiny.tavm            the tiny model (fp32, same layout as a real model; < 1 MB)
+    tests/data/tiny_golden.tavm     the debug state (tensors + metadata, same file format)
+    tests/data/tiny_up.tavm         the tiny model with one extra decoder level (dec_up_channels:
+                                    same 4x4 latents, 2x larger frames; < 1 MB)
+    tests/data/tiny_up_golden.tavm  its debug state (the same tensors)
 
 Everything is float32, single-threaded, deterministic; running it twice gives identical bytes
 (tests/py/test_model_golden.py checks that). The tensors of the debug state are listed in
@@ -29,15 +32,19 @@ TINY_CONFIG = dict(image_size=32, fps=8, ae_channels=(8, 8, 8), latent_channels=
                    width=32, depth=2, heads=2, patch=2, mlp_ratio=4,
                    sample_steps=3, cfg_scale=3.0, frames_per_scene=3)
 
+# the asymmetric autoencoder: 3 encoder levels on 32x32 frames (4x4 latents, as TINY_CONFIG) and a
+# decoder with one extra level of a width (6) unlike the others, so a wrong channel count shows
+TINY_UP_CONFIG = dict(TINY_CONFIG, image_size=64, dec_up_channels=(6,))
+
 GOLDEN_PROMPT = "a red gear moves along the conveyor | Close view: the press stamps a blue plate"
 GOLDEN_SEED = 42
 
 
-def tiny_model():
+def tiny_model(config=TINY_CONFIG):
     """The tiny model with every parameter random (including the adaLN-Zero ones that a
     fresh model starts at zero), so every op of the forward pass shows in the golden state."""
     torch.manual_seed(1234)
-    cfg = M.ModelConfig(**TINY_CONFIG)
+    cfg = M.ModelConfig(**config)
     tok = M.Tokenizer(TINY_WORDS)
     m = M.TavModel(cfg, tok)
     g = torch.Generator().manual_seed(1234)
@@ -107,12 +114,13 @@ def main(argv=None):
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     from train import export
-    m = tiny_model()
     os.makedirs(a.out, exist_ok=True)
-    export.export_model(m, os.path.join(a.out, "tiny.tavm"))
-    meta, tensors = run_golden(m)
-    export.write_tensors(os.path.join(a.out, "tiny_golden.tavm"), meta, tensors)
-    print(f"wrote {a.out}/tiny.tavm and {a.out}/tiny_golden.tavm ({len(tensors)} tensors)")
+    for name, config in (("tiny", TINY_CONFIG), ("tiny_up", TINY_UP_CONFIG)):
+        m = tiny_model(config)
+        export.export_model(m, os.path.join(a.out, f"{name}.tavm"))
+        meta, tensors = run_golden(m)
+        export.write_tensors(os.path.join(a.out, f"{name}_golden.tavm"), meta, tensors)
+        print(f"wrote {a.out}/{name}.tavm and {a.out}/{name}_golden.tavm ({len(tensors)} tensors)")
 
 
 if __name__ == "__main__":

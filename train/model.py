@@ -28,6 +28,10 @@ class ModelConfig:
     fps: int = 8
     # autoencoder (per frame, no temporal compression so cuts stay sharp)
     ae_channels: tuple = (32, 64, 64)   # widths at full, /2, /4 ... resolution (one per downsample)
+    # extra decoder-only 2x upsampling levels after the mirror of ae_channels (an asymmetric
+    # autoencoder: the encoder sees image_size >> len(dec_up_channels), the decoder writes
+    # image_size). Empty = the symmetric autoencoder of every older checkpoint and model file.
+    dec_up_channels: tuple = ()
     latent_channels: int = 4      # C
     # text
     vocab_size: int = 0           # filled from the tokenizer
@@ -49,8 +53,12 @@ class ModelConfig:
     frames_per_scene: int = 12
 
     @property
+    def enc_image_size(self):     # H = W of the encoder's input frames
+        return self.image_size >> len(self.dec_up_channels)
+
+    @property
     def latent_size(self):        # H = W of the latent grid
-        return self.image_size // (2 ** len(self.ae_channels))
+        return self.enc_image_size // (2 ** len(self.ae_channels))
 
     @property
     def tokens_per_frame(self):   # S
@@ -59,12 +67,16 @@ class ModelConfig:
     def to_dict(self):
         d = asdict(self)
         d["ae_channels"] = list(self.ae_channels)
+        d["dec_up_channels"] = list(self.dec_up_channels)
         return d
 
     @staticmethod
     def from_dict(d):
+        """Config from a to_dict() dict; dicts written before dec_up_channels existed load
+        as the symmetric autoencoder (no extra decoder levels)."""
         d = dict(d)
         d["ae_channels"] = tuple(d["ae_channels"])
+        d["dec_up_channels"] = tuple(d.get("dec_up_channels", ()))
         return ModelConfig(**d)
 
 
@@ -278,7 +290,8 @@ class TextEncoder(nn.Module):
 
 
 class Encoder(nn.Module):
-    """frames [N,3,R,R] in [-1,1] -> latents [N,C,R/2^k,R/2^k] (unnormalised).
+    """frames [N,3,R,R] in [-1,1] (R = cfg.enc_image_size) -> latents [N,C,R/2^k,R/2^k]
+    (unnormalised), k = len(ae_channels).
     conv3x3(3->c0) SiLU, then per level i: conv3x3 stride 2 (c_{i-1}->c_i) SiLU, conv3x3 SiLU;
     then conv3x3 (c_last -> C)."""
 
@@ -304,13 +317,14 @@ class Encoder(nn.Module):
 
 class Decoder(nn.Module):
     """latents [N,C,h,h] (unnormalised) -> frames [N,3,R,R], roughly in [-1,1].
-    conv3x3 (C -> c_last) SiLU; per level (widths reversed): nearest 2x upsample,
-    conv3x3 (c_prev -> c_i) SiLU, conv3x3 SiLU; conv3x3 (c_0 -> 3). No output activation:
+    Level widths: reversed(ae_channels) followed by dec_up_channels (R = h * 2^levels).
+    conv3x3 (C -> first width) SiLU; per level: nearest 2x upsample,
+    conv3x3 (c_prev -> c_i) SiLU, conv3x3 SiLU; conv3x3 (last width -> 3). No output activation:
     the engine maps y to bytes as clamp(round((y + 1) * 127.5), 0, 255)."""
 
     def __init__(self, cfg):
         super().__init__()
-        ch = list(cfg.ae_channels)[::-1]
+        ch = list(cfg.ae_channels)[::-1] + list(cfg.dec_up_channels)
         self.conv_in = nn.Conv2d(cfg.latent_channels, ch[0], 3, padding=1)
         self.up = nn.ModuleList()
         prev = ch[0]

@@ -1,5 +1,5 @@
-"""The committed golden vectors (tests/data/tiny.tavm, tests/data/tiny_golden.tavm) regenerate
-bit-identically from `python3 -m train.golden` (float32, one thread, deterministic algorithms)."""
+"""The committed golden vectors (tests/data/tiny.tavm, tests/data/tiny_golden.tavm, and the
+extra-decoder-level pair tiny_up.tavm, tiny_up_golden.tavm) regenerate bit-identically from `python3 -m train.golden` (float32, one thread, deterministic algorithms)."""
 import os
 import tempfile
 import unittest
@@ -11,6 +11,7 @@ from train import golden, tavm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATA = os.path.join(ROOT, "tests", "data")
+GOLDEN_FILES = ("tiny.tavm", "tiny_golden.tavm", "tiny_up.tavm", "tiny_up_golden.tavm")
 
 
 class TestGolden(unittest.TestCase):
@@ -19,7 +20,7 @@ class TestGolden(unittest.TestCase):
         try:
             with tempfile.TemporaryDirectory() as d:
                 golden.main(["--out", d])
-                for name in ("tiny.tavm", "tiny_golden.tavm"):
+                for name in GOLDEN_FILES:
                     new = open(os.path.join(d, name), "rb").read()
                     old = open(os.path.join(DATA, name), "rb").read()
                     if new != old:   # say which tensor moved and by how much
@@ -34,7 +35,8 @@ class TestGolden(unittest.TestCase):
             torch.use_deterministic_algorithms(False)
 
     def test_tiny_model_is_small(self):
-        self.assertLess(os.path.getsize(os.path.join(DATA, "tiny.tavm")), 1 << 20)
+        for name in GOLDEN_FILES:
+            self.assertLess(os.path.getsize(os.path.join(DATA, name)), 1 << 20, name)
 
 
 if __name__ == "__main__":
