@@ -150,14 +150,12 @@ void tav_linear_free(tav_linear *l)
 
 /* ---------------------------------------------------------------- forward */
 
-static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 size_t tav_linear_scratch_bytes(const tav_linear *l, int m)
 {
     if (!l->pw || m < 1)
         return 0;
-    return align64((size_t)m * (size_t)l->k) + align64((size_t)m * sizeof(float)) +
-           align64(tav_gemm_workspace_size(l->pw, m));
+    return tav_gemm_workspace_size_f32(l->pw, m);
 }
 
 static void apply_act(float *y, size_t n, tav_act act)
@@ -204,11 +202,8 @@ tav_status tav_linear_forward(const tav_linear *l, const float *x, int m, float 
         if (!s || s->bytes < need)
             return tav_fail(TAV_ERR_INTERNAL, "linear '%s': %zu scratch bytes given, %zu needed",
                             l->name, s ? s->bytes : 0, need);
-        int8_t *q = (int8_t *)s->buf;
-        float *qs = (float *)(s->buf + align64((size_t)m * (size_t)l->k));
-        void *ws = s->buf + align64((size_t)m * (size_t)l->k) + align64((size_t)m * sizeof(float));
-        tav_simd_quant_rows(q, qs, x, m, l->k);
-        return tav_gemm_s8(l->pw, q, qs, m, y, act, pool, ws);
+        /* quantised per row and packed in one pass (simd/gemm.c) */
+        return tav_gemm_s8_f32(l->pw, x, m, y, act, pool, s->buf);
     }
     tav_linear_hook_fn fn = hook_fn;
     f32_job j = {l, x, y, m, fn ? TAV_ACT_NONE : act};

@@ -190,6 +190,9 @@ typedef struct gemm_job {
     const tav_kern *kk;
     const int8_t *a;
     const float *ascale;
+    const float *x;  /* fp32 input (tav_gemm_s8_f32): quantised into a/ascale */
+    int8_t *qrows;   /* [m x k] row buffer for paths without quant_pack_a */
+    float *xscale;   /* [m] the scales computed from x (== ascale then) */
     int m, mp;
     uint8_t *apack; /* mp/mr panels of mr * kp elements */
     size_t apanel_bytes;
@@ -202,10 +205,18 @@ typedef struct gemm_job {
 static void pack_a_task(void *ctx, int panel, int worker)
 {
     gemm_job *j = ctx;
-    int r0 = panel * j->kk->mr;
+    const int k = j->pw->k, r0 = panel * j->kk->mr;
     int rows = j->m - r0 < j->kk->mr ? j->m - r0 : j->kk->mr;
-    pack_a_panel(j->kk, j->apack + (size_t)panel * j->apanel_bytes, j->a + (size_t)r0 * j->pw->k,
-                 j->pw->k, j->pw->kp, rows);
+    void *dst = j->apack + (size_t)panel * j->apanel_bytes;
+    if (j->x) { /* fp32 rows: quantise (fused with the packing where the path can) */
+        const float *xr = j->x + (size_t)r0 * k;
+        if (j->kk->quant_pack_a && j->kk->quant_pack_a(dst, j->xscale + r0, xr, k, j->pw->kp, rows))
+            return;
+        j->kk->quant_rows(j->qrows + (size_t)r0 * k, j->xscale + r0, xr, rows, k);
+        pack_a_panel(j->kk, dst, j->qrows + (size_t)r0 * k, k, j->pw->kp, rows);
+        return;
+    }
+    pack_a_panel(j->kk, dst, j->a + (size_t)r0 * k, k, j->pw->kp, rows);
 }
 
 /* Scales, bias and activation for rows [m0,m1) x channels [n0,n1) of a tile. */
@@ -256,16 +267,28 @@ static void gemm_tile(void *ctx, int t, int worker)
     epilogue(j, c, ldc, m0, m1 < j->m ? m1 : j->m, n0, n1 < pw->n ? n1 : pw->n);
 }
 
-static tav_status gemm_run(const tav_gemm_weights *pw, const int8_t *a, const float *ascale, int m,
-                           float *out, int32_t *acc, tav_act act, tav_pool *pool, void *ws)
+/* Workspace of the fp32-input call: packed A, then the scales, then (for
+ * paths without a fused quantise-and-pack) the int8 rows. */
+size_t tav_gemm_workspace_size_f32(const tav_gemm_weights *pw, int m)
 {
-    if (!pw || !a || m < 1 || (out && !ascale) || (unsigned)act > TAV_ACT_SILU)
+    size_t a = tav_gemm_workspace_size(pw, m), s, q;
+    if (!a || tav_mul_size((size_t)m, (size_t)pw->k, &q) ||
+        tav_add_size(a, (size_t)m * sizeof(float) + 64, &s) || tav_add_size(s, q, &s))
+        return 0;
+    return s;
+}
+
+static tav_status gemm_run(const tav_gemm_weights *pw, const int8_t *a, const float *x,
+                           const float *ascale, int m, float *out, int32_t *acc, tav_act act,
+                           tav_pool *pool, void *ws)
+{
+    if (!pw || (!a == !x) || m < 1 || (out && !ascale && !x) || (unsigned)act > TAV_ACT_SILU)
         return tav_fail(TAV_ERR_INVALID_ARG, "gemm: bad arguments (m=%d)", m);
     const tav_kern *kk = pw->kern;
     if (kk->mc * kk->nc > TILE_MAX_ELEMS || kk->mc % kk->mr || kk->nc % kk->nr || kk->kc % kk->ku)
         return tav_fail(TAV_ERR_INTERNAL, "gemm: bad blocking in the %s kernel table",
                         tav_simd_isa_name(kk->isa));
-    size_t ws_bytes = tav_gemm_workspace_size(pw, m);
+    size_t ws_bytes = x ? tav_gemm_workspace_size_f32(pw, m) : tav_gemm_workspace_size(pw, m);
     if (!ws_bytes)
         return tav_fail(TAV_ERR_INVALID_ARG, "gemm: workspace size overflows (m=%d)", m);
     void *own = NULL;
@@ -281,6 +304,13 @@ static tav_status gemm_run(const tav_gemm_weights *pw, const int8_t *a, const fl
         .out = out, .acc = acc, .act = act,
         .tiles_n = (pw->np + kk->nc - 1) / kk->nc,
     };
+    if (x) { /* after the packed A: the scales, then the int8 row buffer */
+        char *p = (char *)ws + tav_gemm_workspace_size(pw, m);
+        j.xscale = align64(p);
+        j.ascale = j.xscale;
+        j.qrows = (int8_t *)(j.xscale + m);
+        j.x = x;
+    }
     int tiles_m = (j.mp + kk->mc - 1) / kk->mc;
     tav_pool_run_tiles(pool, j.mp / kk->mr, pack_a_task, &j);
     tav_pool_run_tiles(pool, tiles_m * j.tiles_n, gemm_tile, &j);
@@ -293,7 +323,15 @@ tav_status tav_gemm_s8(const tav_gemm_weights *pw, const int8_t *a, const float 
 {
     if (!out)
         return tav_fail(TAV_ERR_INVALID_ARG, "gemm: no output buffer");
-    return gemm_run(pw, a, ascale, m, out, NULL, act, pool, workspace);
+    return gemm_run(pw, a, NULL, ascale, m, out, NULL, act, pool, workspace);
+}
+
+tav_status tav_gemm_s8_f32(const tav_gemm_weights *pw, const float *x, int m, float *out,
+                           tav_act act, tav_pool *pool, void *workspace)
+{
+    if (!out)
+        return tav_fail(TAV_ERR_INVALID_ARG, "gemm: no output buffer");
+    return gemm_run(pw, NULL, x, NULL, m, out, NULL, act, pool, workspace);
 }
 
 tav_status tav_gemm_s8_acc(const tav_gemm_weights *pw, const int8_t *a, int m, int32_t *acc,
@@ -301,7 +339,7 @@ tav_status tav_gemm_s8_acc(const tav_gemm_weights *pw, const int8_t *a, int m, i
 {
     if (!acc)
         return tav_fail(TAV_ERR_INVALID_ARG, "gemm: no output buffer");
-    return gemm_run(pw, a, NULL, m, NULL, acc, TAV_ACT_NONE, pool, workspace);
+    return gemm_run(pw, a, NULL, NULL, m, NULL, acc, TAV_ACT_NONE, pool, workspace);
 }
 
 /* ---------------------------------------------------------------- fp32 ops */

@@ -34,6 +34,11 @@ typedef struct tav_kern {
     /* optional faster packing of one A panel (same layout as the generic
      * code in gemm.c); returns 0 to let the generic code do this panel */
     int (*pack_a)(void *dst, const int8_t *a, int k, int kp, int rows);
+    /* optional: quantise `rows` fp32 rows of x (stride k) exactly as
+     * tav_ref_quant_rows (scales into scale[0..rows)) straight into one A
+     * panel, as quant_rows + the packing would; returns 0 to decline (the
+     * driver then quantises into a row buffer and packs) */
+    int (*quant_pack_a)(void *dst, float *scale, const float *x, int k, int kp, int rows);
     /* one row segment of the GEMM epilogue: o[q] = (float)(c[q] - comp[q]) *
      * (wscale[q] * ascale) (+ bias[q]); comp and bias may be NULL. Must give
      * the scalar formula's bits: no FMA contraction, one rounding per step. */

@@ -131,6 +131,16 @@ size_t tav_gemm_workspace_size(const tav_gemm_weights *pw, int m);
 tav_status tav_gemm_s8(const tav_gemm_weights *pw, const int8_t *a, const float *ascale, int m,
                        float *out, tav_act act, tav_pool *pool, void *workspace);
 
+/* fp32 activations in: x [m x k] row-major is quantised per row exactly as
+ * tav_simd_quant_rows() would (on the paths that can, fused with the
+ * packing, so no int8 copy of x is written), then multiplied as
+ * tav_gemm_s8(): the same output bytes as quant_rows + tav_gemm_s8.
+ * workspace: tav_gemm_workspace_size_f32() bytes or NULL (allocated).
+ * Errors: TAV_ERR_INVALID_ARG, TAV_ERR_NOMEM. */
+size_t tav_gemm_workspace_size_f32(const tav_gemm_weights *pw, int m);
+tav_status tav_gemm_s8_f32(const tav_gemm_weights *pw, const float *x, int m, float *out,
+                           tav_act act, tav_pool *pool, void *workspace);
+
 /* The raw int32 accumulators acc [m x n_out] (tests, quantisation reports). */
 tav_status tav_gemm_s8_acc(const tav_gemm_weights *pw, const int8_t *a, int m, int32_t *acc,
                            tav_pool *pool, void *workspace);

@@ -4,7 +4,8 @@
  * sizes 1, below/at/above each path's micro-tile, odd sizes, k not a
  * multiple of the vector width or of the depth block, the int8 extremes;
  * fused GELU/SiLU within the named tolerances; identical output bytes for
- * 1, 2, 3 and 7 threads. A path this CPU lacks prints SKIP.
+ * 1, 2, 3 and 7 threads; fp32 input (quantise + pack fused) against
+ * tav_ref_quant_rows + the reference GEMM. A path this CPU lacks prints SKIP.
  */
 #include "check.h"
 #include "core/mem.h"
@@ -224,6 +225,80 @@ static void test_gemm_thread_invariance(void)
     tav_free(out);
 }
 
+/* tav_gemm_s8_f32 (quantise + pack fused where the path has it) gives the
+ * bytes of tav_ref_quant_rows + tav_ref_gemm_s8, for rows of mixed
+ * magnitude, all-zero and below-TAV_QUANT_MIN_AMAX rows, and ties at .5. */
+static int check_f32_shape(int m, int n, int k, tav_act act, tav_pool *pool)
+{
+    float *x = tav_malloc_array((size_t)m * k, sizeof(float));
+    int8_t *w = tav_malloc_array((size_t)n, (size_t)k), *q = tav_malloc_array((size_t)m, (size_t)k);
+    float *xs = tav_malloc_array((size_t)m, sizeof(float));
+    float *wscale = tav_malloc_array((size_t)n, sizeof(float));
+    float *bias = tav_malloc_array((size_t)n, sizeof(float));
+    float *out = tav_malloc_array((size_t)m * n, sizeof(float));
+    float *ref = tav_malloc_array((size_t)m * n, sizeof(float));
+    CHECK(x && w && q && xs && wscale && bias && out && ref);
+    for (int r = 0; r < m; r++) {
+        float mag = r % 7 == 3 ? 0.0f : r % 7 == 5 ? 1e-38f : (float)(1 + r % 5) * 0.37f;
+        for (int i = 0; i < k; i++) {
+            float v = ((float)(rnd() % 2001) - 1000.0f) / 1000.0f * mag;
+            x[(size_t)r * k + i] = i % 11 == 4 ? mag * 63.5f / 127.0f : v; /* a .5 tie */
+        }
+    }
+    fill_s8(w, (size_t)n * k);
+    fill_scales(wscale, n, 1e-3f, 2e-2f);
+    fill_scales(bias, n, -1.0f, 1.0f);
+    tav_ref_quant_rows(q, xs, x, m, k);
+    tav_ref_gemm_s8(q, xs, w, wscale, bias, m, n, k, act, ref);
+    tav_gemm_weights *pw = NULL;
+    CHECK_EQ_INT(tav_gemm_pack_weights(w, wscale, bias, n, k, cur, &pw), TAV_OK);
+    int ok = pw != NULL;
+    void *ws = pw ? tav_malloc(tav_gemm_workspace_size_f32(pw, m)) : NULL;
+    CHECK(ws != NULL);
+    if (pw)
+        CHECK_EQ_INT(tav_gemm_s8_f32(pw, x, m, out, act, pool, ws), TAV_OK);
+    for (size_t i = 0; i < (size_t)m * n && ok; i++) {
+        float d = fabsf(out[i] - ref[i]), r = fabsf(ref[i]);
+        int good = act == TAV_ACT_NONE ? out[i] == ref[i]
+                                       : d <= TAV_TOL_SILU_ABS + TAV_TOL_SILU_REL * r;
+        if (!good) {
+            fprintf(stderr, "%s f32 m=%d n=%d k=%d: out[%zu] = %.9g, reference %.9g\n",
+                    tav_simd_isa_name(cur), m, n, k, i, out[i], ref[i]);
+            ok = 0;
+        }
+    }
+    tav_free(ws);
+    tav_gemm_free_weights(pw);
+    tav_free(x);
+    tav_free(w);
+    tav_free(q);
+    tav_free(xs);
+    tav_free(wscale);
+    tav_free(bias);
+    tav_free(out);
+    tav_free(ref);
+    return ok;
+}
+
+static void test_gemm_f32_input(void)
+{
+    if (skip_if_unsupported())
+        return;
+    static const int ms[] = {1, 3, 4, 5, 7, 8, 11, 12, 13, 16, 25, 49};
+    static const int ks[] = {1, 2, 3, 4, 5, 15, 16, 17, 31, 33, 63, 64, 65, 130, 576};
+    int fails = 0;
+    for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
+        for (size_t t = 0; t < sizeof ks / sizeof *ks; t++)
+            fails += !check_f32_shape(ms[i], 1 + (int)(i * 7 + t * 5) % 40, ks[t], TAV_ACT_NONE,
+                                      NULL);
+    fails += !check_f32_shape(101, 70, 300, TAV_ACT_SILU, NULL);
+    tav_pool *pool = NULL;
+    CHECK_EQ_INT(tav_pool_init(3, &pool), TAV_OK);
+    fails += !check_f32_shape(150, 33, 577, TAV_ACT_NONE, pool);
+    tav_pool_free(pool);
+    CHECK_EQ_INT(fails, 0);
+}
+
 static void test_gemm_errors(void)
 {
     int8_t w[4] = {1, 2, 3, 4};
@@ -273,6 +348,7 @@ int main(void)
         {"gemm_extremes", test_gemm_extremes},
         {"gemm_fused_activations", test_gemm_fused_activations},
         {"gemm_thread_invariance", test_gemm_thread_invariance},
+        {"gemm_f32_input", test_gemm_f32_input},
     };
     for (int i = 0; i < TAV_ISA_COUNT; i++) {
         cur = (tav_isa)i;

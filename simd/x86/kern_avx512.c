@@ -230,18 +230,32 @@ static void rmsnorm_avx512(float *y, const float *x, int rows, int n, const floa
 }
 
 /* exact like the reference: cvtps rounds half to even under the default MXCSR */
-static void quant_rows_avx512(int8_t *q, float *scale, const float *x, int rows, int k)
+/* max |x[0..k)| as the reference computes it (fmaxf over the row) */
+static float row_amax512(const float *xr, int k)
 {
     const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    __m512 vmax = _mm512_setzero_ps();
+    for (int i = 0; i < k; i += 16) {
+        __mmask16 m = k - i >= 16 ? (__mmask16)0xffff : tail_mask((size_t)(k - i));
+        vmax = _mm512_max_ps(vmax, _mm512_and_ps(_mm512_maskz_loadu_ps(m, xr + i), absmask));
+    }
+    return _mm512_reduce_max_ps(vmax);
+}
+
+/* 16 values (lanes under m) of one row -> 16 int8, round half to even, clamped */
+static inline __m128i quant16(const float *xr, __mmask16 m, __m512 vinv)
+{
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, xr), vinv));
+    return _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi));
+}
+
+static void quant_rows_avx512(int8_t *q, float *scale, const float *x, int rows, int k)
+{
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * k;
         int8_t *qr = q + (size_t)r * k;
-        __m512 vmax = _mm512_setzero_ps();
-        for (int i = 0; i < k; i += 16) {
-            __mmask16 m = k - i >= 16 ? (__mmask16)0xffff : tail_mask((size_t)(k - i));
-            vmax = _mm512_max_ps(vmax, _mm512_and_ps(_mm512_maskz_loadu_ps(m, xr + i), absmask));
-        }
-        float amax = _mm512_reduce_max_ps(vmax);
+        float amax = row_amax512(xr, k);
         if (amax < TAV_QUANT_MIN_AMAX) {
             scale[r] = 0.0f;
             memset(qr, 0, (size_t)k);
@@ -249,14 +263,93 @@ static void quant_rows_avx512(int8_t *q, float *scale, const float *x, int rows,
         }
         scale[r] = amax / 127.0f;
         const __m512 vinv = _mm512_set1_ps(127.0f / amax);
-        const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
         for (int i = 0; i < k; i += 16) {
             __mmask16 m = k - i >= 16 ? (__mmask16)0xffff : tail_mask((size_t)(k - i));
-            __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, xr + i), vinv));
-            v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
-            _mm_mask_storeu_epi8(qr + i, m, _mm512_cvtepi32_epi8(v));
+            _mm_mask_storeu_epi8(qr + i, m, quant16(xr + i, m, vinv));
         }
     }
+}
+
+/* quant_rows fused with the VNNI A packing ([kp/4][12][4] of a + 128).
+ * Four rows at a time: their max |x| in four independent chains (each row's
+ * own order is row_amax512's, so the scales are its bits), then per 16
+ * columns two saturating packs (32 -> 16 -> 8 bits) leave, in 128-bit lane L,
+ * columns 4L..4L+3 of rows r..r+3: exactly the panel's 16-byte run for
+ * k-group i/4 + L, so no transpose is needed. Saturation then max(-127)
+ * equals quant_rows' clamp to [-127, 127] for every int32 (INT_MIN from NaN
+ * included). Padding (rows >= rows, columns >= k) is 0, as pack_a_bytes
+ * writes it; an all-small row quantises as zeros (0x80 packed), scale 0. */
+static void amax4_512(const float *x0, const float *x1, const float *x2, const float *x3, int k,
+                      float *amax)
+{
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    __m512 v0 = _mm512_setzero_ps(), v1 = v0, v2 = v0, v3 = v0;
+    for (int i = 0; i < k; i += 16) {
+        __mmask16 m = k - i >= 16 ? (__mmask16)0xffff : tail_mask((size_t)(k - i));
+        v0 = _mm512_max_ps(v0, _mm512_and_ps(_mm512_maskz_loadu_ps(m, x0 + i), absmask));
+        v1 = _mm512_max_ps(v1, _mm512_and_ps(_mm512_maskz_loadu_ps(m, x1 + i), absmask));
+        v2 = _mm512_max_ps(v2, _mm512_and_ps(_mm512_maskz_loadu_ps(m, x2 + i), absmask));
+        v3 = _mm512_max_ps(v3, _mm512_and_ps(_mm512_maskz_loadu_ps(m, x3 + i), absmask));
+    }
+    amax[0] = _mm512_reduce_max_ps(v0);
+    amax[1] = _mm512_reduce_max_ps(v1);
+    amax[2] = _mm512_reduce_max_ps(v2);
+    amax[3] = _mm512_reduce_max_ps(v3);
+}
+
+/* byte b of a quad's 64-byte block is row b/4 % 4, column i + 4 (b / 16) + b % 4 */
+static __mmask64 quad_mask(int i, int k, int live_rows)
+{
+    __mmask64 m = 0;
+    for (int b = 0; b < 64; b++)
+        if ((b / 4) % 4 < live_rows && i + 4 * (b / 16) + b % 4 < k)
+            m |= (__mmask64)1 << b;
+    return m;
+}
+
+static int quant_pack_a_avx512(void *dst, float *scale, const float *x, int k, int kp, int rows)
+{
+    uint8_t *d = dst;
+    const __m512i flip = _mm512_set1_epi8((char)0x80), lo8 = _mm512_set1_epi8(-127);
+    for (int r0 = 0; r0 < MR; r0 += 4) {
+        int n = rows - r0 < 4 ? (rows - r0 > 0 ? rows - r0 : 0) : 4;
+        /* padding rows read row 0 of the quad (or x) under an empty mask */
+        const float *xr[4];
+        for (int t = 0; t < 4; t++)
+            xr[t] = x + (size_t)(t < n ? r0 + t : 0) * k;
+        float amax[4], inv[4];
+        __mmask16 load[4];
+        amax4_512(xr[0], xr[1], xr[2], xr[3], k, amax);
+        for (int t = 0; t < 4; t++) {
+            int live = t < n && !(amax[t] < TAV_QUANT_MIN_AMAX);
+            if (t < n)
+                scale[r0 + t] = live ? amax[t] / 127.0f : 0.0f;
+            inv[t] = live ? 127.0f / amax[t] : 0.0f;
+            load[t] = live ? 0xffff : 0; /* zero and padding rows read as 0 */
+        }
+        const __m512 v0 = _mm512_set1_ps(inv[0]), v1 = _mm512_set1_ps(inv[1]);
+        const __m512 v2 = _mm512_set1_ps(inv[2]), v3 = _mm512_set1_ps(inv[3]);
+        for (int i = 0; i < kp; i += 16) {
+            __mmask16 cm = k - i >= 16 ? (__mmask16)0xffff : tail_mask((size_t)(k - i));
+#define Q(t, v) _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(cm & load[t], xr[t] + i), v))
+            __m512i b = _mm512_packs_epi16(_mm512_packs_epi32(Q(0, v0), Q(1, v1)),
+                                           _mm512_packs_epi32(Q(2, v2), Q(3, v3)));
+#undef Q
+            b = _mm512_xor_si512(_mm512_max_epi8(b, lo8), flip);
+            if (cm != 0xffff || n < 4)
+                b = _mm512_maskz_mov_epi8(quad_mask(i, k, n), b);
+            uint8_t *dg = d + ((size_t)(i / KU) * MR + r0) * KU;
+            int groups = (kp - i) / KU < 4 ? (kp - i) / KU : 4;
+            _mm_storeu_si128((__m128i *)dg, _mm512_castsi512_si128(b));
+            if (groups > 1)
+                _mm_storeu_si128((__m128i *)(dg + MR * KU), _mm512_extracti32x4_epi32(b, 1));
+            if (groups > 2)
+                _mm_storeu_si128((__m128i *)(dg + 2 * MR * KU), _mm512_extracti32x4_epi32(b, 2));
+            if (groups > 3)
+                _mm_storeu_si128((__m128i *)(dg + 3 * MR * KU), _mm512_extracti32x4_epi32(b, 3));
+        }
+    }
+    return 1;
 }
 
 /* Register-only vpdpbusd loop: 16 independent zmm accumulators per
@@ -294,6 +387,7 @@ const tav_kern tav_kern_avx512vnni = {
     .ukr = ukr_avx512vnni,
     .epilogue = epilogue_avx512,
     .quant_rows = quant_rows_avx512,
+    .quant_pack_a = quant_pack_a_avx512,
     .layernorm = layernorm_avx512,
     .rmsnorm = rmsnorm_avx512,
     .softmax = softmax_avx512,
