@@ -140,7 +140,8 @@ if [ -x ./tav ]; then
             --frames "$tmp/x86-$kind" >/dev/null 2>&1
         for cpu in max cortex-a53; do
             "$PY" tests/suites/frames_diff.py "arm_${cpu}_${kind}_frames_match_x86" \
-                "$tmp/$cpu-$kind/frames" "$tmp/x86-$kind" "$tol"
+                "$tmp/$cpu-$kind/frames" "$tmp/x86-$kind" "$tol" ||
+                echo "FAIL arm_${cpu}_${kind}_frames_match_x86: tests/suites/frames_diff.py failed"
         done
     done
 else
