@@ -22,7 +22,10 @@ For every prompt (the first K of each requested count with --limit):
      appear. (The same adherence restricted to exact-count videos is reported too.)
   4. Quality: classifier features of every generated scene and of the same scene of the
      rendered ground-truth clip of the same prompt (same size, same scene lengths) -> Frechet
-     distance; the Laplacian-variance sharpness of generated and rendered frames.
+     distance; the Laplacian-variance sharpness of generated and rendered frames. The ground
+     truth is rendered at the generated frames' size (64 or 128 ...); the judge resizes every
+     clip to 64x64 (classifier.SIZE), so Frechet and adherence compare models of any size, while
+     sharpness is only comparable between models of the same size.
   5. Time: the wall-clock seconds `tav generate` reports (model open included).
 
 Writes DIR/per_prompt.jsonl (one record per prompt, appended as it goes; --resume skips the
@@ -228,6 +231,12 @@ def aggregate(records, feats_gen, feats_ref, label, model, judge_info):
                         "ground-truth scene of the same prompt; 95 % interval from 200 bootstrap "
                         "resamples of scene pairs; biased upwards at small N, so compare rows "
                         "only on the same prompt set",
+        "frame_sizes": sorted({r["size"] for r in records}),
+        "sharpness_note": "Laplacian variance of generated and rendered frames, both at the "
+                          "generated size (the ground truth is rendered at the model's size); "
+                          "it falls as the size grows (an edge spreads over more pixels), so "
+                          "compare it only between rows of the same frame size. The judge and "
+                          "the Frechet features see every clip resized to 64x64.",
         "sharpness_generated": _ci(Mt.bootstrap_mean([r["sharpness_gen"] for r in records], seed=7)),
         "sharpness_rendered": _ci(Mt.bootstrap_mean([r["sharpness_ref"] for r in records], seed=8)),
         "seconds": _ci(Mt.bootstrap_mean([r["seconds"] for r in records], seed=9)),
@@ -260,6 +269,10 @@ def fmt_ci(c, pct=False, nd=2):
     return f"{c['value']:.{nd}f} [{c['lo']:.{nd}f}, {c['hi']:.{nd}f}]"
 
 
+def _sizes(res):
+    return ", ".join(f"{s}x{s}" for s in res.get("frame_sizes", [])) or "the generated size"
+
+
 def markdown(res):
     L = [f"# Evaluation: {res['label']}", "", f"model `{res['model']}`, {res['prompts']} prompts, "
          f"{res['scenes']} requested scenes; 95 % intervals in brackets.", "",
@@ -276,7 +289,8 @@ def markdown(res):
                  f"{fmt_ci(res['judge_on_rendered_same_scenes'][at], True)} |")
     L.append(f"| all four right | {fmt_ci(ad['all_four'], True)} | |")
     L += ["", f"Frechet distance (generated vs rendered, judge features): {fmt_ci(res['frechet'])}",
-          f"Sharpness (Laplacian variance): generated {fmt_ci(res['sharpness_generated'], nd=0)}, "
+          f"Sharpness (Laplacian variance at {_sizes(res)}, ground truth rendered at the same size): "
+          f"generated {fmt_ci(res['sharpness_generated'], nd=0)}, "
           f"rendered {fmt_ci(res['sharpness_rendered'], nd=0)}",
           f"Seconds per video: {fmt_ci(res['seconds'])}", ""]
     return "\n".join(L)
