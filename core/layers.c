@@ -69,7 +69,7 @@ typedef struct attn_job {
 } attn_job;
 
 /* One (group, head, query chunk): scores = scale * Q K^T and y = softmax(scores) V
- * by two sgemm calls. Rows of a group are equally spaced (stride * D floats),
+ * by two small strided products (simd: no BLAS call overhead at these sizes). Rows of a group are equally spaced (stride * D floats),
  * so Q, K, V and Y are plain strided matrices: no gathering. */
 static void attn_tile(void *ctx, int tile, int worker)
 {
@@ -85,11 +85,11 @@ static void attn_tile(void *ctx, int tile, int worker)
     size_t q0 = (size_t)g * sh->q_gstride + (size_t)i0 * sh->q_stride;
     size_t k0 = (size_t)g * sh->k_gstride;
     int ldq = sh->q_stride * D, ldk = sh->k_stride * D;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, sh->n_k, dh, j->scale,
-                j->q + q0 * D + off, ldq, j->k + k0 * D + off, ldk, 0.0f, s, sh->n_k);
+    tav_simd_matmul_nt(nq, sh->n_k, dh, j->scale, j->q + q0 * D + off, ldq, j->k + k0 * D + off,
+                       ldk, s, sh->n_k);
     tav_simd_softmax(s, s, nq, sh->n_k);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, dh, sh->n_k, 1.0f, s, sh->n_k,
-                j->v + k0 * D + off, ldk, 0.0f, j->y + q0 * D + off, ldq);
+    tav_simd_matmul_nn(nq, dh, sh->n_k, s, sh->n_k, j->v + k0 * D + off, ldk, j->y + q0 * D + off,
+                       ldq);
 }
 
 void tav_layer_attention(const tav_engine_ctx *ec, const tav_attn_shape *sh, int dim, int heads,

@@ -170,18 +170,18 @@ typedef struct f32_job {
     const tav_linear *l;
     const float *x;
     float *y;
-    int m;
+    int m, tile_rows;
     tav_act act; /* TAV_ACT_NONE when a hook must see the pre-activation output */
 } f32_job;
 
-/* One tile: rows [r0, r0 + TAV_LINEAR_ROW_TILE) by one sgemm call. */
+/* One tile: rows [r0, r0 + tile_rows) by one sgemm call. */
 static void f32_tile(void *ctx, int tile, int worker)
 {
     (void)worker;
     const f32_job *j = ctx;
     const tav_linear *l = j->l;
-    int r0 = tile * TAV_LINEAR_ROW_TILE;
-    int rows = j->m - r0 < TAV_LINEAR_ROW_TILE ? j->m - r0 : TAV_LINEAR_ROW_TILE;
+    int r0 = tile * j->tile_rows;
+    int rows = j->m - r0 < j->tile_rows ? j->m - r0 : j->tile_rows;
     float *y = j->y + (size_t)r0 * l->n_out;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, l->n_out, l->k, 1.0f,
                 j->x + (size_t)r0 * l->k, l->k, l->w, l->k, 0.0f, y, l->n_out);
@@ -206,8 +206,11 @@ tav_status tav_linear_forward(const tav_linear *l, const float *x, int m, float 
         return tav_gemm_s8_f32(l->pw, x, m, y, act, pool, s->buf);
     }
     tav_linear_hook_fn fn = hook_fn;
-    f32_job j = {l, x, y, m, fn ? TAV_ACT_NONE : act};
-    tav_pool_run_tiles(pool, (m + TAV_LINEAR_ROW_TILE - 1) / TAV_LINEAR_ROW_TILE, f32_tile, &j);
+    /* without a pool (callers that are themselves one task of a parallel
+     * loop, e.g. the decoder's frames) one sgemm call for all rows: per-call
+     * overhead dominates these small-n products */
+    f32_job j = {l, x, y, m, pool ? TAV_LINEAR_ROW_TILE : m, fn ? TAV_ACT_NONE : act};
+    tav_pool_run_tiles(pool, (m + j.tile_rows - 1) / j.tile_rows, f32_tile, &j);
     if (fn) {
         pthread_mutex_lock(&hook_mu);
         if (hook_fn && !l->tap_major) {

@@ -371,3 +371,15 @@ void tav_simd_mul(float *y, const float *a, const float *b, size_t n)
 {
     tav_kern_active()->mul(y, a, b, n);
 }
+void tav_simd_matmul_nt(int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+                        int ldb, float *c, int ldc)
+{
+    const tav_kern *kk = tav_kern_active();
+    (kk->matmul_nt ? kk->matmul_nt : tav_ref_matmul_nt)(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+}
+void tav_simd_matmul_nn(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                        float *c, int ldc)
+{
+    const tav_kern *kk = tav_kern_active();
+    (kk->matmul_nn ? kk->matmul_nn : tav_ref_matmul_nn)(m, n, k, a, lda, b, ldb, c, ldc);
+}

@@ -54,6 +54,11 @@ typedef struct tav_kern {
     void (*silu)(float *y, const float *x, size_t n);
     void (*add)(float *y, const float *a, const float *b, size_t n);
     void (*mul)(float *y, const float *a, const float *b, size_t n);
+    /* small fp32 products (simd.h); NULL: the reference is used */
+    void (*matmul_nt)(int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+                      int ldb, float *c, int ldc);
+    void (*matmul_nn)(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                      float *c, int ldc);
     /* register-only peak loop (see tav_simd_peak_loop); NULL if none */
     double (*peak)(int variant, long iters);
 } tav_kern;

@@ -166,3 +166,29 @@ void tav_ref_mul(float *y, const float *a, const float *b, size_t n)
     for (size_t i = 0; i < n; i++)
         y[i] = a[i] * b[i];
 }
+
+/* ---------------------------------------------------------------- small matmuls */
+
+void tav_ref_matmul_nt(int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+                       int ldb, float *c, int ldc)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (int p = 0; p < k; p++)
+                acc += a[(size_t)i * lda + p] * b[(size_t)j * ldb + p];
+            c[(size_t)i * ldc + j] = alpha * acc;
+        }
+}
+
+void tav_ref_matmul_nn(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                       float *c, int ldc)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (int p = 0; p < k; p++)
+                acc += a[(size_t)i * lda + p] * b[(size_t)p * ldb + j];
+            c[(size_t)i * ldc + j] = acc;
+        }
+}

@@ -184,6 +184,17 @@ void tav_simd_silu(float *y, const float *x, size_t n);
 void tav_simd_add(float *y, const float *a, const float *b, size_t n);
 void tav_simd_mul(float *y, const float *a, const float *b, size_t n);
 
+/* Small strided fp32 products (attention: a few dozen rows, head width k),
+ * row-major with leading dimensions; c must not overlap a or b:
+ *   matmul_nt: c[i*ldc + j] = alpha * sum_p a[i*lda + p] * b[j*ldb + p]
+ *   matmul_nn: c[i*ldc + j] =         sum_p a[i*lda + p] * b[p*ldb + j]
+ * for i < m, j < n, p < k, the sum taken in p order. For the shapes the
+ * engine uses they avoid a BLAS call's fixed cost (packing, buffers). */
+void tav_simd_matmul_nt(int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+                        int ldb, float *c, int ldc);
+void tav_simd_matmul_nn(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                        float *c, int ldc);
+
 /* Named tolerances of the SIMD fp32 ops against the reference, as
  * |y - y_ref| <= ABS + REL * |y_ref| per element. Why these values:
  * - GELU: the SIMD paths compute x*sigmoid(2u) = x/(1+exp(-2u)) with a
@@ -206,6 +217,13 @@ void tav_simd_mul(float *y, const float *a, const float *b, size_t n);
 #define TAV_TOL_SOFTMAX_ABS 1e-7f
 #define TAV_TOL_NORM_REL 1e-5f
 #define TAV_TOL_NORM_ABS 1e-5f
+/* matmul: a path may fuse multiply-add (one rounding instead of two per
+ * term), so each of the k partial sums may differ by about an ulp of
+ * itself: the difference is bounded by ~k * 2^-24 * sum_p |a_p b_p|. The
+ * allowance is REL * k * sum_p |a_p b_p| (judged against that sum, not |c|,
+ * which cancellation can make tiny): 16x the 2^-24 ~ 6e-8 bound. Measured
+ * worst on AVX-512: 0.024 of it. */
+#define TAV_TOL_MATMUL_REL 1e-6f
 
 /* ---------------------------------------------------------------- reference
  *
@@ -224,5 +242,9 @@ void tav_ref_gelu(float *y, const float *x, size_t n);
 void tav_ref_silu(float *y, const float *x, size_t n);
 void tav_ref_add(float *y, const float *a, const float *b, size_t n);
 void tav_ref_mul(float *y, const float *a, const float *b, size_t n);
+void tav_ref_matmul_nt(int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+                       int ldb, float *c, int ldc);
+void tav_ref_matmul_nn(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                       float *c, int ldc);
 
 #endif

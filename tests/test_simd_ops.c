@@ -2,6 +2,7 @@
  * plus the dispatch rules (TAV_ISA, unsupported paths, `info --cpu` text).
  *
  * Row sizes 1, below/at/above each vector width (4/8/16 lanes) and odd;
+ * small strided matmuls (attention) at odd m, n, k and leading dimensions;
  * inputs include large magnitudes where exp under/overflows. Errors are
  * judged by simd.h's named tolerances; the largest one seen per op is
  * printed on stderr so a tolerance change can be argued from numbers.
@@ -128,6 +129,63 @@ static void test_softmax(void)
                      "softmax in place"));
     }
     report("softmax");
+}
+
+/* Small strided products against the reference, judged per element against
+ * TAV_TOL_MATMUL_REL * k * sum_p |a_p b_p| (the sum the rounding acts on). */
+static int matmul_within(const float *c, const float *ref, int m, int n, int k, int ldc,
+                         const float *a, int lda, const float *b, int ldb, int nt, float alpha)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double mag = 0;
+            for (int p = 0; p < k; p++)
+                mag += fabs((double)a[i * lda + p] * (nt ? b[j * ldb + p] : b[p * ldb + j]));
+            double allow = TAV_TOL_MATMUL_REL * k * mag * fabs(alpha) + 1e-30;
+            double d = fabs((double)c[i * ldc + j] - ref[i * ldc + j]);
+            if (d / allow > worst)
+                worst = d / allow;
+            if (!(d <= allow)) {
+                fprintf(stderr, "%s matmul_%s m=%d n=%d k=%d: [%d,%d] = %.9g, reference %.9g\n",
+                        tav_simd_isa_name(cur), nt ? "nt" : "nn", m, n, k, i, j,
+                        c[i * ldc + j], ref[i * ldc + j]);
+                return 0;
+            }
+        }
+    return 1;
+}
+
+static void test_matmul(void)
+{
+    if (!use_cur())
+        return;
+    static const int ms[] = {1, 3, 4, 5, 16, 17, 64};
+    static const int ks[] = {1, 7, 16, 24, 33, 130};
+    static float A[64 * 140], B[140 * 140], c[2][64 * 140];
+    int fails = 0;
+    for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
+            int m = ms[mi], k = ks[ki], n = ms[(mi + ki) % (sizeof ms / sizeof *ms)] + (int)ki;
+            int lda = k + 3, ldb_nt = k + 5, ldb_nn = n + 2, ldc = n + 1;
+            for (size_t i = 0; i < sizeof A / sizeof *A; i++)
+                A[i] = frand(-2, 2);
+            for (size_t i = 0; i < sizeof B / sizeof *B; i++)
+                B[i] = frand(-2, 2);
+            float alpha = 1.0f / sqrtf((float)k);
+            memset(c, 0, sizeof c);
+            tav_simd_matmul_nt(m, n, k, alpha, A, lda, B, ldb_nt, c[0], ldc);
+            tav_ref_matmul_nt(m, n, k, alpha, A, lda, B, ldb_nt, c[1], ldc);
+            fails += !matmul_within(c[0], c[1], m, n, k, ldc, A, lda, B, ldb_nt, 1, alpha);
+            for (int i = 0; i < m; i++) /* column n (< ldc) is not written */
+                fails += c[0][i * ldc + n] != 0.0f;
+            tav_simd_matmul_nn(m, n, k, A, lda, B, ldb_nn, c[0], ldc);
+            tav_ref_matmul_nn(m, n, k, A, lda, B, ldb_nn, c[1], ldc);
+            fails += !matmul_within(c[0], c[1], m, n, k, ldc, A, lda, B, ldb_nn, 0, 1.0f);
+            for (int i = 0; i < m; i++)
+                fails += c[0][i * ldc + n] != 0.0f;
+        }
+    CHECK_EQ_INT(fails, 0);
+    report("matmul");
 }
 
 static void test_norms(void)
@@ -290,6 +348,7 @@ int main(void)
     } per_isa[] = {
         {"ops_elementwise", test_elementwise},
         {"ops_softmax", test_softmax},
+        {"ops_matmul", test_matmul},
         {"ops_norms", test_norms},
         {"ops_quant_rows", test_quant_rows},
         {"peak_loop", test_peak_loops},

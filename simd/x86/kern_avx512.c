@@ -352,6 +352,82 @@ static int quant_pack_a_avx512(void *dst, float *scale, const float *x, int k, i
     return 1;
 }
 
+/* Small fp32 products, four rows of c at a time (four independent FMA
+ * chains hide the FMA latency). nt: 16 columns of c at a time from a k x 16
+ * copy of those rows of b (transposed on the stack); nn: rows of b are
+ * already contiguous in j. Each sum in p order with fused multiply-add
+ * (TAV_TOL_MATMUL_REL). Rows past m in a block of four read row 0 and are
+ * not stored. */
+#define MATMUL_MAX_K 512
+static void matmul_nt_avx512(int m, int n, int k, float alpha, const float *a, int lda,
+                             const float *b, int ldb, float *c, int ldc)
+{
+    if (k > MATMUL_MAX_K) {
+        tav_ref_matmul_nt(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+        return;
+    }
+    _Alignas(64) float bt[MATMUL_MAX_K * 16];
+    const __m512 va = _mm512_set1_ps(alpha);
+    for (int j0 = 0; j0 < n; j0 += 16) {
+        int nj = n - j0 < 16 ? n - j0 : 16;
+        __mmask16 mj = tail_mask((size_t)nj); /* nj = 16: all 16 bits */
+        for (int j = 0; j < 16; j++)
+            for (int p = 0; p < k; p++)
+                bt[p * 16 + j] = j < nj ? b[(size_t)(j0 + j) * ldb + p] : 0.0f;
+        for (int i = 0; i < m; i += 4) {
+            const float *a0 = a + (size_t)i * lda;
+            const float *a1 = i + 1 < m ? a0 + lda : a0, *a2 = i + 2 < m ? a0 + 2 * (size_t)lda : a0;
+            const float *a3 = i + 3 < m ? a0 + 3 * (size_t)lda : a0;
+            __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+            for (int p = 0; p < k; p++) {
+                __m512 bv = _mm512_load_ps(bt + p * 16);
+                c0 = _mm512_fmadd_ps(_mm512_set1_ps(a0[p]), bv, c0);
+                c1 = _mm512_fmadd_ps(_mm512_set1_ps(a1[p]), bv, c1);
+                c2 = _mm512_fmadd_ps(_mm512_set1_ps(a2[p]), bv, c2);
+                c3 = _mm512_fmadd_ps(_mm512_set1_ps(a3[p]), bv, c3);
+            }
+            float *ci = c + (size_t)i * ldc + j0;
+            _mm512_mask_storeu_ps(ci, mj, _mm512_mul_ps(va, c0));
+            if (i + 1 < m)
+                _mm512_mask_storeu_ps(ci + ldc, mj, _mm512_mul_ps(va, c1));
+            if (i + 2 < m)
+                _mm512_mask_storeu_ps(ci + 2 * (size_t)ldc, mj, _mm512_mul_ps(va, c2));
+            if (i + 3 < m)
+                _mm512_mask_storeu_ps(ci + 3 * (size_t)ldc, mj, _mm512_mul_ps(va, c3));
+        }
+    }
+}
+
+static void matmul_nn_avx512(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                             float *c, int ldc)
+{
+    for (int j0 = 0; j0 < n; j0 += 16) {
+        __mmask16 mj = n - j0 >= 16 ? (__mmask16)0xffff : tail_mask((size_t)(n - j0));
+        for (int i = 0; i < m; i += 4) {
+            const float *a0 = a + (size_t)i * lda;
+            const float *a1 = i + 1 < m ? a0 + lda : a0, *a2 = i + 2 < m ? a0 + 2 * (size_t)lda : a0;
+            const float *a3 = i + 3 < m ? a0 + 3 * (size_t)lda : a0;
+            __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+            const float *bp = b + j0;
+            for (int p = 0; p < k; p++, bp += ldb) {
+                __m512 bv = _mm512_maskz_loadu_ps(mj, bp);
+                c0 = _mm512_fmadd_ps(_mm512_set1_ps(a0[p]), bv, c0);
+                c1 = _mm512_fmadd_ps(_mm512_set1_ps(a1[p]), bv, c1);
+                c2 = _mm512_fmadd_ps(_mm512_set1_ps(a2[p]), bv, c2);
+                c3 = _mm512_fmadd_ps(_mm512_set1_ps(a3[p]), bv, c3);
+            }
+            float *ci = c + (size_t)i * ldc + j0;
+            _mm512_mask_storeu_ps(ci, mj, c0);
+            if (i + 1 < m)
+                _mm512_mask_storeu_ps(ci + ldc, mj, c1);
+            if (i + 2 < m)
+                _mm512_mask_storeu_ps(ci + 2 * (size_t)ldc, mj, c2);
+            if (i + 3 < m)
+                _mm512_mask_storeu_ps(ci + 3 * (size_t)ldc, mj, c3);
+        }
+    }
+}
+
 /* Register-only vpdpbusd loop: 16 independent zmm accumulators per
  * iteration (enough to hide the 4-5 cycle latency at 2/cycle), 64 MACs each. */
 static double peak_avx512vnni(int variant, long iters)
@@ -395,5 +471,7 @@ const tav_kern tav_kern_avx512vnni = {
     .silu = silu_avx512,
     .add = add_avx512,
     .mul = mul_avx512,
+    .matmul_nt = matmul_nt_avx512,
+    .matmul_nn = matmul_nn_avx512,
     .peak = peak_avx512vnni,
 };
