@@ -257,10 +257,12 @@ static void gemm_tile(void *ctx, int t, int worker)
         const int kl = kp - k0 < kk->kc ? kp - k0 : kk->kc;
         for (int q = n0; q < n1; q += nr) {
             const int8_t *wp = pw->w + (size_t)(q / nr) * kp * nr + (size_t)k0 * nr;
+            /* the epilogue reads channels < n only */
+            tav_ukr_fn ukr = kk->ukr_half && q + nr / 2 >= pw->n ? kk->ukr_half : kk->ukr;
             for (int i = m0; i < m1; i += mr) {
                 const uint8_t *ap = j->apack + (size_t)(i / mr) * j->apanel_bytes +
                                     (size_t)k0 * mr * ab;
-                kk->ukr(kl, ap, wp, c + (size_t)(i - m0) * ldc + (q - n0), ldc, k0 > 0);
+                ukr(kl, ap, wp, c + (size_t)(i - m0) * ldc + (q - n0), ldc, k0 > 0);
             }
         }
     }

@@ -31,6 +31,10 @@ typedef struct tav_kern {
     tav_afmt afmt;    /* how activations are packed */
     int mc, nc, kc;   /* tile rows (mult of mr), tile channels (mult of nr), depth chunk (mult of ku) */
     tav_ukr_fn ukr;
+    /* optional: ukr for the first nr/2 channels of a panel only (the rest
+     * of the c columns are not written), for panels whose real channels
+     * end there (e.g. a 16-channel layer on a 32-wide path) */
+    tav_ukr_fn ukr_half;
     /* optional faster packing of one A panel (same layout as the generic
      * code in gemm.c); returns 0 to let the generic code do this panel */
     int (*pack_a)(void *dst, const int8_t *a, int k, int kp, int rows);

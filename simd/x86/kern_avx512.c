@@ -63,6 +63,33 @@ static void ukr_avx512vnni(int kc, const void *ap, const int8_t *w, int32_t *c, 
 #undef STORE
 }
 
+/* c[12 x 16] (+)= the first 16 channels of the W panel (16-channel layers) */
+static void ukr_half_avx512vnni(int kc, const void *ap, const int8_t *w, int32_t *c, int ldc,
+                                int accumulate)
+{
+    const uint8_t *a = ap;
+    __m512i z = _mm512_setzero_si512();
+    __m512i c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z, c6 = z, c7 = z, c8 = z, c9 = z;
+    __m512i cA = z, cB = z;
+    for (int g = 0; g < kc / KU; g++, a += MR * KU, w += NR * KU) {
+        __m512i w0 = _mm512_loadu_si512((const void *)w);
+#define ROW(r, i) c##r = _mm512_dpbusd_epi32(c##r, _mm512_set1_epi32(load32(a + (i) * KU)), w0);
+        ROW(0, 0) ROW(1, 1) ROW(2, 2) ROW(3, 3) ROW(4, 4) ROW(5, 5)
+        ROW(6, 6) ROW(7, 7) ROW(8, 8) ROW(9, 9) ROW(A, 10) ROW(B, 11)
+#undef ROW
+    }
+#define STORE(r, i)                                                          \
+    {                                                                        \
+        int32_t *p = c + (size_t)(i) * ldc;                                  \
+        if (accumulate)                                                      \
+            c##r = _mm512_add_epi32(c##r, _mm512_loadu_si512(p));            \
+        _mm512_storeu_si512(p, c##r);                                        \
+    }
+    STORE(0, 0) STORE(1, 1) STORE(2, 2) STORE(3, 3) STORE(4, 4) STORE(5, 5)
+    STORE(6, 6) STORE(7, 7) STORE(8, 8) STORE(9, 9) STORE(A, 10) STORE(B, 11)
+#undef STORE
+}
+
 /* o = (float)(c - comp) * (wscale * ascale) (+ bias), 16 lanes; separate
  * roundings like the scalar formula (no FMA on purpose). */
 static void epilogue_avx512(float *o, const int32_t *c, const int32_t *comp, const float *wscale,
@@ -461,6 +488,7 @@ const tav_kern tav_kern_avx512vnni = {
     .afmt = TAV_AFMT_U8,
     .mc = 96, .nc = 128, .kc = 2048,
     .ukr = ukr_avx512vnni,
+    .ukr_half = ukr_half_avx512vnni,
     .epilogue = epilogue_avx512,
     .quant_rows = quant_rows_avx512,
     .quant_pack_a = quant_pack_a_avx512,
