@@ -19,11 +19,11 @@ TINY=tests/data/tiny.tavm
 ARM_TAV=build/arm/tav
 P1="a red gear moves along the conveyor"
 P2="close view the press stamps a blue plate"
-# ARM vs x86 frames, in RGB levels. fp32: OpenBLAS, NEON and AVX2 sum in
+# ARM vs x86 frames, in RGB levels. fp32: OpenBLAS and the NEON and x86 ops sum in
 # different orders, so values differ by ulps and round((y + 1) * 127.5) can
 # flip by one where y lands at a rounding boundary (as in the golden test's
 # TOL_RGB_MAX_ABS_FP32). int8: those ulps also flip the rounding of a few
-# quantised activations; measured max 1 level on up to 5 % of the bytes (seeds
+# quantised activations; measured max 1 level on up to 5.3 % of the bytes (seeds
 # 1-11, 3 scenes); 4 is the golden test's TOL_RGB_MAX_ABS_INT8.
 ARM_X86_TOL_FP32=1
 ARM_X86_TOL_INT8=4
