@@ -235,3 +235,62 @@ tav_status tav_linear_forward(const tav_linear *l, const float *x, int m, float 
     }
     return TAV_OK;
 }
+
+/* ---------------------------------------------------------------- 3x3 convolution */
+
+typedef struct conv_src {
+    const float *in;
+    int Hs, Ws, up, cin, p0;
+} conv_src;
+
+/* the 9 taps of band rows r0 .. r0+n-1 (pixels p0 + r), tap-major: NULL
+ * outside the map */
+static void conv_taps(void *ctx, int r0, int n, const float **taps)
+{
+    const conv_src *c = ctx;
+    const int up = c->up, H = c->Hs << up, W = c->Ws << up, p = c->p0 + r0;
+    const size_t cin = (size_t)c->cin;
+    int y = p / W, x = p - y * W;
+    for (int i = 0; i < n; i++) {
+        for (int yy = y - 1; yy <= y + 1; yy++) {
+            const float *row = yy >= 0 && yy < H ? c->in + (size_t)(yy >> up) * c->Ws * cin : NULL;
+            for (int xx = x - 1; xx <= x + 1; xx++)
+                *taps++ = row && xx >= 0 && xx < W ? row + (size_t)(xx >> up) * cin : NULL;
+        }
+        if (++x == W) {
+            x = 0;
+            y++;
+        }
+    }
+}
+
+tav_status tav_linear_conv3x3(const tav_linear *l, const float *in, int Hs, int Ws, int up, int p0,
+                              int m, float *out, tav_act act, float *col, tav_pool *pool,
+                              const tav_linear_scratch *s)
+{
+    if (m < 1)
+        return TAV_OK;
+    if (!l->tap_major)
+        return tav_fail(TAV_ERR_INTERNAL, "'%s' is not a 3x3 convolution layer", l->name);
+    conv_src c = {in, Hs, Ws, up, l->k / 9, p0};
+    if (l->pw && l->k <= TAV_GEMM_SEGS_MAX_K) {
+        size_t need = tav_linear_scratch_bytes(l, m);
+        if (!s || s->bytes < need)
+            return tav_fail(TAV_ERR_INTERNAL, "linear '%s': %zu scratch bytes given, %zu needed",
+                            l->name, s ? s->bytes : 0, need);
+        return tav_gemm_s8_segs(l->pw, 9, conv_taps, &c, m, out, act, pool, s->buf);
+    }
+    /* fp32 (or very deep) layers: the im2col rows first */
+    for (int r = 0; r < m; r++) {
+        const float *taps[9];
+        conv_taps(&c, r, 1, taps);
+        for (int t = 0; t < 9; t++) {
+            float *d = col + ((size_t)r * 9 + t) * c.cin;
+            if (taps[t])
+                memcpy(d, taps[t], (size_t)c.cin * sizeof(float));
+            else
+                memset(d, 0, (size_t)c.cin * sizeof(float));
+        }
+    }
+    return tav_linear_forward(l, col, m, out, act, pool, s);
+}

@@ -94,6 +94,18 @@ size_t tav_linear_scratch_bytes(const tav_linear *l, int m);
 tav_status tav_linear_forward(const tav_linear *l, const float *x, int m, float *y, tav_act act,
                               tav_pool *pool, const tav_linear_scratch *s);
 
+/* A 3x3 convolution, zero padding 1, over a channels-last map in [Hs, Ws, cin]
+ * read through a nearest 2x upsample when up = 1 (output H = Hs << up by
+ * W = Ws << up): output pixels p0 .. p0+m-1 (p = y * W + x) into out
+ * [m, n_out] = act(conv). The same bytes as tav_linear_forward on im2col rows
+ * col[p][(ky*3 + kx)*cin + ci] (l from tav_linear_init_conv3x3), but int8
+ * layers make those rows per GEMM panel while they are used (the m x k
+ * matrix is never written; k <= 1024); fp32 layers (and a k beyond that)
+ * write them into col (m * k floats) first. Scratch: tav_linear_scratch_bytes(l, m). */
+tav_status tav_linear_conv3x3(const tav_linear *l, const float *in, int Hs, int Ws, int up, int p0,
+                              int m, float *out, tav_act act, float *col, tav_pool *pool,
+                              const tav_linear_scratch *s);
+
 /* ---------------------------------------------------------------- quantiser hook */
 
 typedef void (*tav_linear_hook_fn)(void *user, const char *name, const float *x, int m, int k,

@@ -191,6 +191,9 @@ typedef struct gemm_job {
     const int8_t *a;
     const float *ascale;
     const float *x;  /* fp32 input (tav_gemm_s8_f32): quantised into a/ascale */
+    tav_gemm_seg_fn seg_fn; /* or rows made of runs (tav_gemm_s8_segs) */
+    void *seg_ctx;
+    int n_seg;
     int8_t *qrows;   /* [m x k] row buffer for paths without quant_pack_a */
     float *xscale;   /* [m] the scales computed from x (== ascale then) */
     int m, mp;
@@ -202,14 +205,37 @@ typedef struct gemm_job {
     int tiles_n;     /* tile columns */
 } gemm_job;
 
+/* Rows r0.. of a tav_gemm_s8_segs call: straight into the panel (1), or
+ * assembled into rbuf for the generic quantise-and-pack (0). */
+static int segs_to_panel(const gemm_job *j, int r0, int rows, void *dst, float *rbuf)
+{
+    const int n_seg = j->n_seg, seg = j->pw->k / n_seg;
+    const float *ptrs[16 * TAV_GEMM_MAX_SEGS];
+    j->seg_fn(j->seg_ctx, r0, rows, ptrs);
+    if (j->kk->quant_pack_segs &&
+        j->kk->quant_pack_segs(dst, j->xscale + r0, ptrs, n_seg, seg, j->pw->kp, rows))
+        return 1;
+    for (int r = 0; r < rows * n_seg; r++) {
+        float *d = rbuf + (size_t)r * seg;
+        if (ptrs[r])
+            memcpy(d, ptrs[r], (size_t)seg * sizeof(float));
+        else
+            memset(d, 0, (size_t)seg * sizeof(float));
+    }
+    return 0;
+}
+
 static void pack_a_task(void *ctx, int panel, int worker)
 {
     gemm_job *j = ctx;
     const int k = j->pw->k, r0 = panel * j->kk->mr;
     int rows = j->m - r0 < j->kk->mr ? j->m - r0 : j->kk->mr;
     void *dst = j->apack + (size_t)panel * j->apanel_bytes;
-    if (j->x) { /* fp32 rows: quantise (fused with the packing where the path can) */
-        const float *xr = j->x + (size_t)r0 * k;
+    float rbuf[16 * TAV_GEMM_SEGS_MAX_K]; /* assembled rows (segs without a fused kernel) */
+    if (j->x || j->seg_fn) { /* fp32 rows: quantise (fused with the packing where the path can) */
+        const float *xr = j->x ? j->x + (size_t)r0 * k : rbuf;
+        if (j->seg_fn && segs_to_panel(j, r0, rows, dst, rbuf))
+            return;
         if (j->kk->quant_pack_a && j->kk->quant_pack_a(dst, j->xscale + r0, xr, k, j->pw->kp, rows))
             return;
         j->kk->quant_rows(j->qrows + (size_t)r0 * k, j->xscale + r0, xr, rows, k);
@@ -280,17 +306,31 @@ size_t tav_gemm_workspace_size_f32(const tav_gemm_weights *pw, int m)
     return s;
 }
 
-static tav_status gemm_run(const tav_gemm_weights *pw, const int8_t *a, const float *x,
+/* The fp32 sources of a call: x, or rows made of n_seg runs by fn (x NULL). */
+typedef struct f32_src {
+    const float *x;
+    tav_gemm_seg_fn fn;
+    void *ctx;
+    int n_seg;
+} f32_src;
+
+static tav_status gemm_run(const tav_gemm_weights *pw, const int8_t *a, const f32_src *src,
                            const float *ascale, int m, float *out, int32_t *acc, tav_act act,
                            tav_pool *pool, void *ws)
 {
-    if (!pw || (!a == !x) || m < 1 || (out && !ascale && !x) || (unsigned)act > TAV_ACT_SILU)
+    const float *x = src ? src->x : NULL;
+    if (!pw || (!a == !src) || (src && !x == !src->fn) || m < 1 || (out && !ascale && !src) ||
+        (unsigned)act > TAV_ACT_SILU)
         return tav_fail(TAV_ERR_INVALID_ARG, "gemm: bad arguments (m=%d)", m);
+    if (src && src->fn && (src->n_seg < 1 || src->n_seg > TAV_GEMM_MAX_SEGS ||
+                           pw->k % src->n_seg || pw->k > TAV_GEMM_SEGS_MAX_K || pw->kern->mr > 16))
+        return tav_fail(TAV_ERR_INVALID_ARG, "gemm: %d runs do not fit k = %d (at most %d runs, "
+                        "k <= %d)", src->n_seg, pw->k, TAV_GEMM_MAX_SEGS, TAV_GEMM_SEGS_MAX_K);
     const tav_kern *kk = pw->kern;
     if (kk->mc * kk->nc > TILE_MAX_ELEMS || kk->mc % kk->mr || kk->nc % kk->nr || kk->kc % kk->ku)
         return tav_fail(TAV_ERR_INTERNAL, "gemm: bad blocking in the %s kernel table",
                         tav_simd_isa_name(kk->isa));
-    size_t ws_bytes = x ? tav_gemm_workspace_size_f32(pw, m) : tav_gemm_workspace_size(pw, m);
+    size_t ws_bytes = src ? tav_gemm_workspace_size_f32(pw, m) : tav_gemm_workspace_size(pw, m);
     if (!ws_bytes)
         return tav_fail(TAV_ERR_INVALID_ARG, "gemm: workspace size overflows (m=%d)", m);
     void *own = NULL;
@@ -306,12 +346,15 @@ static tav_status gemm_run(const tav_gemm_weights *pw, const int8_t *a, const fl
         .out = out, .acc = acc, .act = act,
         .tiles_n = (pw->np + kk->nc - 1) / kk->nc,
     };
-    if (x) { /* after the packed A: the scales, then the int8 row buffer */
+    if (src) { /* after the packed A: the scales, then the int8 row buffer */
         char *p = (char *)ws + tav_gemm_workspace_size(pw, m);
         j.xscale = align64(p);
         j.ascale = j.xscale;
         j.qrows = (int8_t *)(j.xscale + m);
         j.x = x;
+        j.seg_fn = src->fn;
+        j.seg_ctx = src->ctx;
+        j.n_seg = src->n_seg;
     }
     int tiles_m = (j.mp + kk->mc - 1) / kk->mc;
     tav_pool_run_tiles(pool, j.mp / kk->mr, pack_a_task, &j);
@@ -333,7 +376,17 @@ tav_status tav_gemm_s8_f32(const tav_gemm_weights *pw, const float *x, int m, fl
 {
     if (!out)
         return tav_fail(TAV_ERR_INVALID_ARG, "gemm: no output buffer");
-    return gemm_run(pw, NULL, x, NULL, m, out, NULL, act, pool, workspace);
+    f32_src src = {x, NULL, NULL, 0};
+    return gemm_run(pw, NULL, x ? &src : NULL, NULL, m, out, NULL, act, pool, workspace);
+}
+
+tav_status tav_gemm_s8_segs(const tav_gemm_weights *pw, int n_seg, tav_gemm_seg_fn seg, void *ctx,
+                            int m, float *out, tav_act act, tav_pool *pool, void *workspace)
+{
+    if (!out)
+        return tav_fail(TAV_ERR_INVALID_ARG, "gemm: no output buffer");
+    f32_src src = {NULL, seg, ctx, n_seg};
+    return gemm_run(pw, NULL, seg ? &src : NULL, NULL, m, out, NULL, act, pool, workspace);
 }
 
 tav_status tav_gemm_s8_acc(const tav_gemm_weights *pw, const int8_t *a, int m, int32_t *acc,

@@ -43,6 +43,11 @@ typedef struct tav_kern {
      * panel, as quant_rows + the packing would; returns 0 to decline (the
      * driver then quantises into a row buffer and packs) */
     int (*quant_pack_a)(void *dst, float *scale, const float *x, int k, int kp, int rows);
+    /* optional: the same from rows made of runs (tav_gemm_s8_segs): row r is
+     * ptrs[r * n_seg + s] (NULL: zeros), s < n_seg, seg floats each; 0 to
+     * decline (the driver assembles the rows and uses the above) */
+    int (*quant_pack_segs)(void *dst, float *scale, const float *const *ptrs, int n_seg, int seg,
+                           int kp, int rows);
     /* one row segment of the GEMM epilogue: o[q] = (float)(c[q] - comp[q]) *
      * (wscale[q] * ascale) (+ bias[q]); comp and bias may be NULL. Must give
      * the scalar formula's bits: no FMA contraction, one rounding per step. */

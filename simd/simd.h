@@ -141,6 +141,24 @@ size_t tav_gemm_workspace_size_f32(const tav_gemm_weights *pw, int m);
 tav_status tav_gemm_s8_f32(const tav_gemm_weights *pw, const float *x, int m, float *out,
                            tav_act act, tav_pool *pool, void *workspace);
 
+/* As tav_gemm_s8_f32, but each row of x [m x k] is n_seg runs of
+ * seg = k / n_seg floats that live anywhere (e.g. the 9 taps of a 3x3
+ * convolution, each a pixel's channels in a channels-last map): seg(ctx, r0,
+ * n, ptrs) sets ptrs[i * n_seg + s] to run s of row r0 + i (i < n <= 16),
+ * NULL for a run of zeros. The
+ * rows are quantised and packed per GEMM panel straight from the runs (on
+ * AVX-512 when seg is a multiple of 16; other paths assemble the panel's
+ * rows on the stack first), so the m x k matrix is never written. Called
+ * from several pool threads at once. Needs n_seg <= TAV_GEMM_MAX_SEGS and
+ * k <= TAV_GEMM_SEGS_MAX_K, else TAV_ERR_INVALID_ARG. Workspace:
+ * tav_gemm_workspace_size_f32(). Same bytes as tav_gemm_s8_f32 on the
+ * assembled rows (for finite x). */
+#define TAV_GEMM_MAX_SEGS 16
+#define TAV_GEMM_SEGS_MAX_K 1024
+typedef void (*tav_gemm_seg_fn)(void *ctx, int r0, int n, const float **ptrs);
+tav_status tav_gemm_s8_segs(const tav_gemm_weights *pw, int n_seg, tav_gemm_seg_fn seg, void *ctx,
+                            int m, float *out, tav_act act, tav_pool *pool, void *workspace);
+
 /* The raw int32 accumulators acc [m x n_out] (tests, quantisation reports). */
 tav_status tav_gemm_s8_acc(const tav_gemm_weights *pw, const int8_t *a, int m, int32_t *acc,
                            tav_pool *pool, void *workspace);

@@ -379,6 +379,68 @@ static int quant_pack_a_avx512(void *dst, float *scale, const float *x, int k, i
     return 1;
 }
 
+/* quant_pack_a_avx512 for rows made of runs (tav_gemm_s8_segs): the same
+ * arithmetic, each 16-column block read from the run it lies in (seg is a
+ * multiple of 16, so no block straddles two runs); a row's max |x| is taken
+ * over its runs (the same values as the assembled row, so the same max for
+ * finite x). NULL runs read a block of zeros. */
+static const float zeros512[TAV_GEMM_SEGS_MAX_K];
+
+static int quant_pack_segs_avx512(void *dst, float *scale, const float *const *ptrs, int n_seg,
+                                  int seg, int kp, int rows)
+{
+    if (seg % 16)
+        return 0;
+    uint8_t *d = dst;
+    const __m512i flip = _mm512_set1_epi8((char)0x80), lo8 = _mm512_set1_epi8(-127);
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    for (int r0 = 0; r0 < MR; r0 += 4) {
+        int n = rows - r0 < 4 ? (rows - r0 > 0 ? rows - r0 : 0) : 4;
+        const float *p[4][TAV_GEMM_MAX_SEGS];
+        for (int t = 0; t < 4; t++)
+            for (int sg = 0; sg < n_seg; sg++) {
+                const float *q = t < n ? ptrs[(r0 + t) * n_seg + sg] : NULL;
+                p[t][sg] = q ? q : zeros512;
+            }
+        __m512 m0 = _mm512_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;
+        for (int sg = 0; sg < n_seg; sg++)
+            for (int i = 0; i < seg; i += 16) {
+                m0 = _mm512_max_ps(m0, _mm512_and_ps(_mm512_loadu_ps(p[0][sg] + i), absmask));
+                m1 = _mm512_max_ps(m1, _mm512_and_ps(_mm512_loadu_ps(p[1][sg] + i), absmask));
+                m2 = _mm512_max_ps(m2, _mm512_and_ps(_mm512_loadu_ps(p[2][sg] + i), absmask));
+                m3 = _mm512_max_ps(m3, _mm512_and_ps(_mm512_loadu_ps(p[3][sg] + i), absmask));
+            }
+        float amax[4] = {_mm512_reduce_max_ps(m0), _mm512_reduce_max_ps(m1),
+                         _mm512_reduce_max_ps(m2), _mm512_reduce_max_ps(m3)};
+        float inv[4];
+        __mmask16 load[4];
+        for (int t = 0; t < 4; t++) {
+            int live = t < n && !(amax[t] < TAV_QUANT_MIN_AMAX);
+            if (t < n)
+                scale[r0 + t] = live ? amax[t] / 127.0f : 0.0f;
+            inv[t] = live ? 127.0f / amax[t] : 0.0f;
+            load[t] = live ? 0xffff : 0;
+        }
+        const __m512 v0 = _mm512_set1_ps(inv[0]), v1 = _mm512_set1_ps(inv[1]);
+        const __m512 v2 = _mm512_set1_ps(inv[2]), v3 = _mm512_set1_ps(inv[3]);
+        const __mmask64 keep = n < 4 ? quad_mask(0, 16, n) : ~(__mmask64)0;
+        for (int i = 0; i < kp; i += 16) {
+            int sg = i / seg, ci = i % seg;
+#define Q(t, v) _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(load[t], p[t][sg] + ci), v))
+            __m512i b = _mm512_packs_epi16(_mm512_packs_epi32(Q(0, v0), Q(1, v1)),
+                                           _mm512_packs_epi32(Q(2, v2), Q(3, v3)));
+#undef Q
+            b = _mm512_maskz_mov_epi8(keep, _mm512_xor_si512(_mm512_max_epi8(b, lo8), flip));
+            uint8_t *dg = d + ((size_t)(i / KU) * MR + r0) * KU;
+            _mm_storeu_si128((__m128i *)dg, _mm512_castsi512_si128(b));
+            _mm_storeu_si128((__m128i *)(dg + MR * KU), _mm512_extracti32x4_epi32(b, 1));
+            _mm_storeu_si128((__m128i *)(dg + 2 * MR * KU), _mm512_extracti32x4_epi32(b, 2));
+            _mm_storeu_si128((__m128i *)(dg + 3 * MR * KU), _mm512_extracti32x4_epi32(b, 3));
+        }
+    }
+    return 1;
+}
+
 /* Small fp32 products, four rows of c at a time (four independent FMA
  * chains hide the FMA latency). nt: 16 columns of c at a time from a k x 16
  * copy of those rows of b (transposed on the stack); nn: rows of b are
@@ -492,6 +554,7 @@ const tav_kern tav_kern_avx512vnni = {
     .epilogue = epilogue_avx512,
     .quant_rows = quant_rows_avx512,
     .quant_pack_a = quant_pack_a_avx512,
+    .quant_pack_segs = quant_pack_segs_avx512,
     .layernorm = layernorm_avx512,
     .rmsnorm = rmsnorm_avx512,
     .softmax = softmax_avx512,
