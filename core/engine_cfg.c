@@ -17,6 +17,19 @@ static tav_status get_int(const tav_model *m, const char *key, int lo, int hi, i
     return TAV_OK;
 }
 
+/* n level widths from the keys "<prefix>.0" .. "<prefix>.<n-1>", each 1..16384 */
+static tav_status get_widths(const tav_model *m, const char *prefix, int n, int *out)
+{
+    for (int i = 0; i < n; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s.%d", prefix, i);
+        tav_status st = get_int(m, key, 1, 1 << 14, &out[i]);
+        if (st != TAV_OK)
+            return st;
+    }
+    return TAV_OK;
+}
+
 /* The optional extra decoder levels (absent = 0), then the decoder's level
  * widths: ae_channels reversed, followed by dec_up_channels. */
 static tav_status dec_up_load(const tav_model *m, tav_engine_cfg *c)
@@ -32,15 +45,10 @@ static tav_status dec_up_load(const tav_model *m, tav_engine_cfg *c)
     c->dec_levels = c->ae_levels + c->dec_up_levels;
     for (int i = 0; i < c->ae_levels; i++)
         c->dec_channels[i] = c->ae_channels[c->ae_levels - 1 - i];
-    for (int i = 0; i < c->dec_up_levels; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "model.dec_up_channels.%d", i);
-        tav_status st = get_int(m, key, 1, 1 << 14, &c->dec_up_channels[i]);
-        if (st != TAV_OK)
-            return st;
+    tav_status st = get_widths(m, "model.dec_up_channels", c->dec_up_levels, c->dec_up_channels);
+    for (int i = 0; i < c->dec_up_levels; i++)
         c->dec_channels[c->ae_levels + i] = c->dec_up_channels[i];
-    }
-    return TAV_OK;
+    return st;
 }
 
 tav_status tav_engine_cfg_load(const tav_model *m, tav_engine_cfg *c)
@@ -76,14 +84,9 @@ tav_status tav_engine_cfg_load(const tav_model *m, tav_engine_cfg *c)
         if (st != TAV_OK)
             return st;
     }
-    for (int i = 0; i < c->ae_levels; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "model.ae_channels.%d", i);
-        tav_status st = get_int(m, key, 1, 1 << 14, &c->ae_channels[i]);
-        if (st != TAV_OK)
-            return st;
-    }
-    tav_status st = dec_up_load(m, c);
+    tav_status st = get_widths(m, "model.ae_channels", c->ae_levels, c->ae_channels);
+    if (st == TAV_OK)
+        st = dec_up_load(m, c);
     if (st != TAV_OK)
         return st;
     if (tav_model_meta_get_f64(m, "model.cfg_scale", &c->cfg_scale) != TAV_OK)
