@@ -101,7 +101,10 @@ void tav_layer_attention(const tav_engine_ctx *ec, const tav_attn_shape *sh, int
         .scale = 1.0f / sqrtf((float)(dim / heads)),
         .q = q, .k = k, .v = v, .y = y, .scores = scores,
     };
-    tav_pool_run_tiles(ec->pool, sh->groups * heads * j.n_chunks, attn_tile, &j);
+    /* two products of n_q x n_k x dh per group and head */
+    double macs = 2.0 * sh->groups * heads * sh->n_q * (double)sh->n_k * (dim / heads);
+    tav_pool_run_tiles(macs < TAV_POOL_MIN_PARALLEL_MACS ? NULL : ec->pool,
+                       sh->groups * heads * j.n_chunks, attn_tile, &j);
 }
 
 /* ---------------------------------------------------------------- attention weights */

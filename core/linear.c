@@ -210,6 +210,10 @@ tav_status tav_linear_forward(const tav_linear *l, const float *x, int m, float 
      * loop, e.g. the decoder's frames) one sgemm call for all rows: per-call
      * overhead dominates these small-n products */
     f32_job j = {l, x, y, m, pool ? TAV_LINEAR_ROW_TILE : m, fn ? TAV_ACT_NONE : act};
+    /* the row split above follows the caller (sgemm's bytes can depend on
+     * it); whether the tiles are shared out depends on the work only */
+    if ((double)m * l->n_out * l->k < TAV_POOL_MIN_PARALLEL_MACS)
+        pool = NULL; /* small: not worth a hand-off (core/threadpool.h) */
     tav_pool_run_tiles(pool, (m + j.tile_rows - 1) / j.tile_rows, f32_tile, &j);
     if (fn) {
         pthread_mutex_lock(&hook_mu);

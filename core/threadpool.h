@@ -28,6 +28,16 @@ typedef struct tav_pool tav_pool;
  * running calls: use it to index per-thread scratch buffers. */
 typedef void (*tav_pool_tile_fn)(void *ctx, int tile, int worker);
 
+/* Multiply-adds below which the engine's kernels (int8 GEMM, fp32 linears,
+ * attention) run in the caller even when given a pool: handing a job to a
+ * worker costs ~10-20 us on an idle machine, and on a shared one a worker
+ * that took a tile and was then preempted holds the caller up for a
+ * scheduler time slice. 32 M is ~50-100 us of int8 GEMM on one core; every
+ * DiT product of the shipped 64x64 model is below it (measured on the
+ * shared 2-core machine: denoise with 2 threads 0.051-0.074 s -> 0.035-
+ * 0.059 s). Where the work goes never changes the bytes. */
+#define TAV_POOL_MIN_PARALLEL_MACS 32e6
+
 /* Largest pool tav_pool_init accepts. */
 #define TAV_POOL_MAX_THREADS 256
 

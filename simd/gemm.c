@@ -357,6 +357,8 @@ static tav_status gemm_run(const tav_gemm_weights *pw, const int8_t *a, const f3
         j.n_seg = src->n_seg;
     }
     int tiles_m = (j.mp + kk->mc - 1) / kk->mc;
+    if ((double)j.mp * pw->np * pw->kp < TAV_POOL_MIN_PARALLEL_MACS)
+        pool = NULL; /* small: not worth a hand-off (core/threadpool.h) */
     tav_pool_run_tiles(pool, j.mp / kk->mr, pack_a_task, &j);
     tav_pool_run_tiles(pool, tiles_m * j.tiles_n, gemm_tile, &j);
     tav_free(own);
