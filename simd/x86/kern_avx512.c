@@ -26,6 +26,11 @@ static inline int32_t load32(const void *p)
     return v;
 }
 
+/* X(name suffix, row index) for the 12 rows of a micro-tile */
+#define EACH_ROW(X)                                                         \
+    X(0, 0) X(1, 1) X(2, 2) X(3, 3) X(4, 4) X(5, 5) X(6, 6) X(7, 7) X(8, 8) \
+    X(9, 9) X(A, 10) X(B, 11)
+
 /* c[12 x 32] (+)= A [kc/4][12][4] uint8 x W [kc/4][32][4] int8 */
 static void ukr_avx512vnni(int kc, const void *ap, const int8_t *w, int32_t *c, int ldc,
                            int accumulate)
@@ -44,8 +49,7 @@ static void ukr_avx512vnni(int kc, const void *ap, const int8_t *w, int32_t *c, 
         c##r##0 = _mm512_dpbusd_epi32(c##r##0, av, w0);                   \
         c##r##1 = _mm512_dpbusd_epi32(c##r##1, av, w1);                   \
     }
-        ROW(0, 0) ROW(1, 1) ROW(2, 2) ROW(3, 3) ROW(4, 4) ROW(5, 5)
-        ROW(6, 6) ROW(7, 7) ROW(8, 8) ROW(9, 9) ROW(A, 10) ROW(B, 11)
+        EACH_ROW(ROW)
 #undef ROW
     }
 #define STORE(r, i)                                                          \
@@ -58,8 +62,7 @@ static void ukr_avx512vnni(int kc, const void *ap, const int8_t *w, int32_t *c, 
         _mm512_storeu_si512(p, c##r##0);                                     \
         _mm512_storeu_si512(p + 16, c##r##1);                                \
     }
-    STORE(0, 0) STORE(1, 1) STORE(2, 2) STORE(3, 3) STORE(4, 4) STORE(5, 5)
-    STORE(6, 6) STORE(7, 7) STORE(8, 8) STORE(9, 9) STORE(A, 10) STORE(B, 11)
+    EACH_ROW(STORE)
 #undef STORE
 }
 
@@ -74,8 +77,7 @@ static void ukr_half_avx512vnni(int kc, const void *ap, const int8_t *w, int32_t
     for (int g = 0; g < kc / KU; g++, a += MR * KU, w += NR * KU) {
         __m512i w0 = _mm512_loadu_si512((const void *)w);
 #define ROW(r, i) c##r = _mm512_dpbusd_epi32(c##r, _mm512_set1_epi32(load32(a + (i) * KU)), w0);
-        ROW(0, 0) ROW(1, 1) ROW(2, 2) ROW(3, 3) ROW(4, 4) ROW(5, 5)
-        ROW(6, 6) ROW(7, 7) ROW(8, 8) ROW(9, 9) ROW(A, 10) ROW(B, 11)
+        EACH_ROW(ROW)
 #undef ROW
     }
 #define STORE(r, i)                                                          \
@@ -85,8 +87,7 @@ static void ukr_half_avx512vnni(int kc, const void *ap, const int8_t *w, int32_t
             c##r = _mm512_add_epi32(c##r, _mm512_loadu_si512(p));            \
         _mm512_storeu_si512(p, c##r);                                        \
     }
-    STORE(0, 0) STORE(1, 1) STORE(2, 2) STORE(3, 3) STORE(4, 4) STORE(5, 5)
-    STORE(6, 6) STORE(7, 7) STORE(8, 8) STORE(9, 9) STORE(A, 10) STORE(B, 11)
+    EACH_ROW(STORE)
 #undef STORE
 }
 
