@@ -8,7 +8,9 @@ scenes always change station), captions come from the HELD-OUT phrasings
 (train/data/captions.caption(split="heldout")): word orders and some synonyms training never saw.
 Held-out phrasings may use words only they contain (captions.heldout_only_words(), e.g.
 "sprocket", "loading dock"); each scene lists those it uses under "unseen_words" so adherence can be
-split by them; --no-unseen-words redraws captions until they use none.
+split by them; --no-unseen-words redraws captions until they use none. attribute_naming(caption,
+attributes) says, per attribute, whether the caption names its value with a synonym training
+used or only with a held-out-only one (the eval's "seen-word adherence" is restricted to the former).
 
 One JSON object per line:
   {"id": "n3_007", "n_scenes": 3, "index": 7, "seed": 300007,
@@ -20,6 +22,7 @@ One JSON object per line:
 (--seed, n, i), so a larger --per-count extends a smaller set without changing it.
 """
 import argparse
+import functools
 import json
 import os
 import sys
@@ -59,6 +62,85 @@ def _compact(d: dict) -> dict:
     r = lambda v: round(v, 3) if isinstance(v, float) else v
     return {k: ([r(x) for x in v] if isinstance(v, list) else r(v)) for k, v in d.items()
             if k not in ("station", "piece", "colour", "action", "framing")}
+
+
+# ---------------------------------------------------------------- which synonym names an attribute
+
+TRAINED, HELDOUT_ONLY, ABSENT = "trained", "heldout_only", "absent"
+NAMED_ATTRS = ("station", "piece", "colour", "action")
+_ARTICLES = ("the", "a", "an")
+
+
+@functools.lru_cache(maxsize=1)
+def _lexicon():
+    """Every synonym of the four attributes (captions.py's tables) as (attr, value, trained,
+    parts); parts = the phrase's word tuples split at the active-voice object slot "{obj}"
+    ("puts {obj} in a box" -> (("puts",), ("in", "a", "box"))), one part for other phrases."""
+    tables = {"station": (C.STATION_WORDS,), "piece": (C.PIECE_WORDS,), "colour": (C.COLOUR_WORDS,),
+              "action": (C.ACTION_VERBS, C.ACTION_GERUNDS, C.ACTION_ACTIVE)}
+    out = []
+    for attr, tabs in tables.items():
+        for tab in tabs:
+            for value, (train, held) in tab.items():
+                for trained, phrases in ((True, train), (False, held)):
+                    for ph in phrases:
+                        parts = tuple(tuple(C.words(x)) for x in ph.split("{obj}"))
+                        assert parts[0] and len(parts) <= 2, ph
+                        out.append((attr, value, trained, parts))
+    return tuple(out)
+
+
+def _object_ends(ws, j):
+    """Ends e such that ws[j:e] is an active phrase's object: article, colour, piece (any synonym)."""
+    if j >= len(ws) or ws[j] not in _ARTICLES:
+        return []
+    colours = [p[0] for a, _, _, p in _lexicon() if a == "colour"]
+    pieces = [p[0] for a, _, _, p in _lexicon() if a == "piece"]
+    ends = []
+    for c in colours:
+        k = j + 1 + len(c)
+        if tuple(ws[j + 1:k]) == c:
+            ends += [k + len(p) for p in pieces if tuple(ws[k:k + len(p)]) == p]
+    return ends
+
+
+def _phrase_matches(ws):
+    """Every synonym occurring in the word list ws -> [(attr, value, trained, word positions)];
+    an active phrase's positions are its own words, not its object's."""
+    out = []
+    for attr, value, trained, parts in _lexicon():
+        head = parts[0]
+        for i in range(len(ws) - len(head) + 1):
+            if tuple(ws[i:i + len(head)]) != head:
+                continue
+            pos = set(range(i, i + len(head)))
+            if len(parts) == 1:
+                out.append((attr, value, trained, frozenset(pos)))
+                continue
+            tail = parts[1]
+            for e in _object_ends(ws, i + len(head)):
+                if tuple(ws[e:e + len(tail)]) == tail:
+                    out.append((attr, value, trained, frozenset(pos | set(range(e, e + len(tail))))))
+                    break
+    return out
+
+
+def attribute_naming(caption: str, attributes: dict) -> dict:
+    """For each of station, piece, colour, action: how `caption` (one scene's text) names the
+    scene's value of it -> TRAINED (by at least one synonym split="train" uses), HELDOUT_ONLY
+    (only by held-out synonyms, which contain words training never saw, e.g. "sprocket",
+    "press machine", "violet", "rolls forward") or ABSENT. Matching is on the caption's word
+    sequence (captions.words); a synonym whose words all lie inside a longer matched synonym
+    does not count on its own, so "press machine" is not the trained "press", "drill press"
+    not "press", "l bracket" not "bracket", and the "box" of "puts the red case in a box" is
+    the packing action, not the piece."""
+    ms = _phrase_matches(C.words(caption))
+    kept = [m for m in ms if not any(m[3] < o[3] for o in ms)]
+    out = {}
+    for at in NAMED_ATTRS:
+        hits = [tr for a, v, tr, _ in kept if a == at and v == attributes[at]]
+        out[at] = TRAINED if any(hits) else HELDOUT_ONLY if hits else ABSENT
+    return out
 
 
 def scene_spec(scene: dict) -> SceneSpec:
