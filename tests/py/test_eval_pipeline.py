@@ -86,6 +86,8 @@ class TestEvalPipeline(unittest.TestCase):
             self.assertEqual(r["n_generated"], len(r["cuts"]) + 1)
             self.assertTrue(os.path.getsize(os.path.join(out, "videos", rec["id"] + ".mp4")) > 0)
             self.assertEqual(len(r["scenes"]), rec["n_scenes"])
+            for s, ps in zip(r["scenes"], rec["scenes"]):   # how each caption names its attributes
+                self.assertEqual(s["naming"], P.attribute_naming(ps["caption"], ps["attributes"]))
             self.assertGreater(r["seconds"], 0)
         f = np.load(os.path.join(out, "features.npz"))
         self.assertEqual(f["gen"].shape, (sum(r["n_scenes"] for r in self.recs), 64))
@@ -102,6 +104,11 @@ class TestEvalPipeline(unittest.TestCase):
             self.assertLessEqual(e["lo"], e["value"])
         self.assertGreaterEqual(res["frechet"]["value"], 0)
         self.assertTrue(os.path.exists(os.path.join(out, "results.md")))
+        # "the robot" is no synonym of the welding robot: its one scene is left out of seen-word station
+        sp = res["adherence_split"]
+        self.assertEqual(sp["naming"]["station"], {"trained": 6, "heldout_only": 0, "absent": 1})
+        self.assertEqual(sp["all"]["seen_words"]["station"]["n"], 6)
+        self.assertEqual(sp["n1"]["prompts"] + sp["n2plus"]["prompts"], len(self.recs))
         # same seeds, same engine: a second run gives the same per-prompt counts
         _, res2, pp2 = self._run("tiny2", "--model", TINY, "--counts", "2")
         self.assertEqual(pp2[0]["cuts"], pp[2]["cuts"])
