@@ -271,6 +271,7 @@ static tav_status plan_run(const tav_pipeline *p, tav_arena *a, int T, int worke
  * first touch; 10 generations of the shipped model took 4,558 minor faults
  * and 0.07 s of system time with a new arena per run, 2,773 and 0.03 s
  * reusing it), else a new one of exactly `bytes`. */
+#define ARENA_KEEP_MAX ((size_t)64 << 20) /* larger arenas are freed after their run */
 static tav_status reuse_arena(tav_arena *a, size_t bytes)
 {
     if (a->base && a->cap >= bytes) {
@@ -449,6 +450,8 @@ tav_status tav_pipeline_generate(tav_pipeline *p, const tav_gen_params *gp, tav_
     if (!p || !gp)
         return tav_fail(TAV_ERR_INVALID_ARG, "tav_pipeline_generate: NULL pipeline or params");
     tav_status st = generate(p, gp, &p->arena, out);
+    if (p->arena.cap > ARENA_KEEP_MAX) /* a long video's: do not hold it between runs */
+        tav_arena_free(&p->arena);
     if (st != TAV_OK)
         tav_video_free(out);
     return st;
