@@ -8,7 +8,9 @@ Rows: the rendered ground truth (the judge's ceiling), then for each stage whose
 weights exist (train/checkpoints/<stage>.pt) its fp32 export (`python3 -m train.export --stage
 <stage> --out <out>/<stage>_step<steps>.tavm`, steps from the stage file's info, so interim
 weights the trainer is still updating are labelled by their step); `distill-int8` is
-`tav quantize` of the distilled export.
+`tav quantize` of the distilled export. The distilled rows use train/checkpoints/ae_up.pt's
+decoder when it exists (`train.export --decoder`, as the shipped model): files and run
+directories are then tagged `_up`.
 A missing stage is listed as such, never silently dropped. Each row is
 `python3 -m train.eval.run --model <file> --limit <per-count> --resume`, so an interrupted
 run continues where it stopped. One generation at a time, one thread each.
@@ -33,7 +35,7 @@ def stage_steps(ck):
 
 
 def model_file(stage, out, tav):
-    """Exports (or quantises) a stage's model file -> (path, training steps, why-missing).
+    """Exports (or quantises) a stage's model file -> (path, tag "step<N>[_up]", why-missing).
     Files are named by the stage file's step count, so a stage file that is still being
     updated (interim weights) never mixes with an older export or older results."""
     src = "distill" if stage == "distill-int8" else stage
@@ -41,16 +43,21 @@ def model_file(stage, out, tav):
     if not os.path.exists(ck):
         return None, None, f"{LABELS[stage]}: train/checkpoints/{src}.pt does not exist yet"
     steps = stage_steps(ck)
-    f32 = os.path.join(out, f"{src}_step{steps}.tavm")
+    # The distilled student ships with train.stage_ae_up's decoder when it exists (as
+    # train.make_model exports it), so its rows are evaluated that way: tag "_up".
+    up = os.path.join(CKPT, "ae_up.pt")
+    dec = ["--decoder", up] if src == "distill" and os.path.exists(up) else []
+    tag = f"step{steps}" + ("_up" if dec else "")
+    f32 = os.path.join(out, f"{src}_{tag}.tavm")
     if not os.path.exists(f32):
-        subprocess.run([sys.executable, "-m", "train.export", "--stage", src, "--out", f32],
+        subprocess.run([sys.executable, "-m", "train.export", "--stage", src, "--out", f32] + dec,
                        check=True, cwd=ROOT)
     if stage != "distill-int8":
-        return f32, steps, ""
-    q = os.path.join(out, f"distill-int8_step{steps}.tavm")
+        return f32, tag, ""
+    q = os.path.join(out, f"distill-int8_{tag}.tavm")
     if not os.path.exists(q):
         subprocess.run([tav, "quantize", f32, q], check=True, cwd=ROOT)
-    return q, steps, ""
+    return q, tag, ""
 
 
 def export_checkpoint(path, out):
@@ -89,13 +96,14 @@ def main(argv=None):
         run.main(["--model", "rendered", "--out", d, "--label", "rendered ground truth"] + common)
         runs.append(d)
     for st in a.stages:
-        f, steps, why = model_file(st, a.out, a.tav)
+        f, tag, why = model_file(st, a.out, a.tav)
         if f is None:
             print(f"eval: {why}", file=sys.stderr)
             missing.append(why)
             continue
-        d = os.path.join(a.out, f"{st}_step{steps}")
-        run.main(["--model", f, "--out", d, "--label", f"{LABELS[st]}, step {steps}"] + common)
+        d = os.path.join(a.out, f"{st}_{tag}")
+        label = f"{LABELS[st]}, " + tag.replace("step", "step ").replace("_up", ", 128x128 decoder")
+        run.main(["--model", f, "--out", d, "--label", label] + common)
         runs.append(d)
     for i, spec in enumerate(a.checkpoint):
         label, path = spec.split("=", 1)
