@@ -2,8 +2,9 @@
  *
  * Tiling: frames are independent, so each pool worker decodes whole frames
  * with its own scratch (two channels-last activation planes and one im2col
- * band); a convolution runs band by band (VAE_BAND_PX output pixels at a
- * time), so the im2col buffer stays small however large the frame. Peak
+ * band, written only for fp32 layers: int8 layers read their taps straight
+ * from the plane); a convolution runs band by band (VAE_BAND_PX output pixels
+ * at a time), so the band stays small however large the frame. Peak
  * memory is n_workers * (2 planes + 1 band), independent of the frame count;
  * the pipeline streams decoded frames out batch by batch. Every output pixel
  * is computed by one fixed band in one fixed order: the bytes do not depend
@@ -106,30 +107,20 @@ tav_status tav_vae_ws_plan(const tav_vae *v, tav_arena *a, int n_workers, tav_va
 /* ---------------------------------------------------------------- convolution */
 
 /* in [Hs, Ws, Cin] channels-last; up: read through a nearest 2x upsample.
- * out [H, W, Cout] = act(conv3x3_pad1(in')), band by band via im2col rows
- * col[p][(ky*3 + kx)*Cin + ci] (tap-major: the layer's weights were reordered
- * to match at load, see tav_linear_init_conv3x3). */
+ * out [H, W, Cout] = act(conv3x3_pad1(in')), band by band through
+ * tav_linear_conv3x3: int8 layers read the 9 taps straight from `in` (no
+ * im2col rows written); fp32 layers get the im2col band in col first,
+ * col[p][(ky*3 + kx)*Cin + ci] (tap-major, see tav_linear_init_conv3x3).
+ * Same bytes either way (tests/test_linear_conv.c). */
 static tav_status conv3x3(const tav_linear *l, const float *in, int Hs, int Ws, int up,
                           float *out, tav_act act, float *col, const tav_linear_scratch *ls)
 {
-    int H = Hs << up, W = Ws << up, Cin = l->k / 9, K = l->k;
+    int H = Hs << up, W = Ws << up;
     int band_rows = VAE_BAND_PX / W > 0 ? VAE_BAND_PX / W : 1;
     for (int y0 = 0; y0 < H; y0 += band_rows) {
         int y1 = y0 + band_rows < H ? y0 + band_rows : H;
-        float *c = col;
-        for (int y = y0; y < y1; y++)
-            for (int x = 0; x < W; x++, c += K)
-                for (int t = 0; t < 9; t++) {
-                    int yy = y + t / 3 - 1, xx = x + t % 3 - 1;
-                    if (yy < 0 || yy >= H || xx < 0 || xx >= W)
-                        memset(c + (size_t)t * Cin, 0, (size_t)Cin * sizeof(float));
-                    else
-                        memcpy(c + (size_t)t * Cin,
-                               in + ((size_t)(yy >> up) * Ws + (xx >> up)) * Cin,
-                               (size_t)Cin * sizeof(float));
-                }
-        tav_status st = tav_linear_forward(l, col, (y1 - y0) * W, out + (size_t)y0 * W * l->n_out,
-                                           act, NULL, ls);
+        tav_status st = tav_linear_conv3x3(l, in, Hs, Ws, up, y0 * W, (y1 - y0) * W,
+                                           out + (size_t)y0 * W * l->n_out, act, col, NULL, ls);
         if (st != TAV_OK)
             return st;
     }
