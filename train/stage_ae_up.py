@@ -111,6 +111,19 @@ def init_pass_through(dec, ae64_dec, level, gain, shift=0.3):
         dec.conv_out.bias.copy_(ae64_dec.conv_out.bias - shift * w.sum(dim=(1, 2, 3)))
 
 
+def start_net(cfg, ae64, gain):
+    """The step-0 network: ae.pt's tensors where they fit, the new level a pass-through of this
+    gain (0: PyTorch's random init) -> (AEOnly, names left at random init)."""
+    net = AEOnly(cfg)
+    fresh = init_from(net, ae64)
+    if gain > 0:
+        L = len(ae64.cfg.ae_channels)
+        assert cfg.dec_up_channels[0] == ae64.cfg.ae_channels[0], \
+            "the pass-through init needs --up-width = ae_channels[0]"
+        init_pass_through(net.ae.dec, ae64.ae.dec, L, gain)
+    return net, fresh
+
+
 def edge_l1(y, x):
     """Mean L1 between the horizontal and vertical finite differences of y and x [N,3,H,W]."""
     dx = (y[..., :, 1:] - y[..., :, :-1]) - (x[..., :, 1:] - x[..., :, :-1])
@@ -160,6 +173,9 @@ def main(argv=None):
     ap.add_argument("--ae", default=os.path.join(Cm.CKPT, "ae.pt"))
     ap.add_argument("--run", default="ae_up", help="run directory name under train/runs/")
     ap.add_argument("--out", default=os.path.join(Cm.CKPT, "ae_up.pt"))
+    ap.add_argument("--report", metavar="PNG",
+                    help="no training: measure --out (and its step-0 init) on every held-out frame, "
+                         "print the figures as JSON and write a 6-frame sheet to PNG")
     a = ap.parse_args(argv)
     Cm.setup_torch(a.threads)
     timer = Cm.Timer()
@@ -176,17 +192,16 @@ def main(argv=None):
     print(f"pairs: {small.shape[0]} scenes x {small.shape[1]} frames at {small.shape[2]} and "
           f"{big.shape[2]}; alignment MSE {alignment_mse(small[:20], big[:20]):.3f} "
           f"({timer.wall():.0f}s)", flush=True)
-    z_all = encode_all(ae64.ae, small.reshape(-1, *small.shape[2:]))
     n_tr = (len(small) - N_VAL) * small.shape[1]
     big_f = big.reshape(-1, *big.shape[2:])
+    small_f = small.reshape(-1, *small.shape[2:])
+    net, fresh = start_net(cfg, ae64, a.init_gain)
+    if a.report:   # held-out frames only
+        return report(net, ae64, a.out, encode_all(ae64.ae, small_f[n_tr:]), big_f[n_tr:], a.report)
+    z_all = encode_all(ae64.ae, small_f)
     zv = z_all[n_tr:][::5]
     xv = to_float(big_f[n_tr:][::5])
 
-    net = AEOnly(cfg)
-    fresh = init_from(net, ae64)
-    if a.init_gain > 0:
-        assert a.up_width == cfg64.ae_channels[0], "the pass-through init needs --up-width = ae_channels[0]"
-        init_pass_through(net.ae.dec, ae64.ae.dec, len(cfg64.ae_channels), a.init_gain)
     print(f"decoder: {M.count_params(net.ae.dec)} params; fresh: {', '.join(fresh)}", flush=True)
     for p in list(net.ae.enc.parameters()):
         p.requires_grad_(False)   # frozen: latent_mean/std are buffers, never trained
@@ -237,6 +252,28 @@ def main(argv=None):
     Cm.save_fp16(a.out, net, info)
     Cm.plot_curve(os.path.join(d, "loss.csv"), os.path.join(d, "loss.png"), "mse", "decoder 2x")
     print("done", info, flush=True)
+
+
+def report(init, ae64, path, z, big, png):
+    """The figures of docs/model.md: the trained decoder at `path`, its step-0 init (the
+    pass-through level) and ae.pt's decoder upsampled (bilinear, nearest) on the held-out frames."""
+    import json
+    ck = torch.load(path, map_location="cpu")
+    net = AEOnly(M.ModelConfig.from_dict(ck["cfg"]))
+    net.load_state_dict({k: v.float() for k, v in ck["model"].items()})
+    x = to_float(big)
+    out = {"frames": len(z), "trained": evaluate(net, ae64, z, x),
+           "step0_init": evaluate(init, ae64, z, x)["val_mse"]}
+    with torch.no_grad():
+        near = torch.cat([F.interpolate(ae64.ae.dec(z[i:i + 64]), scale_factor=2, mode="nearest")
+                          for i in range(0, len(z), 64)])
+    out["nearest_mse"] = F.mse_loss(near, x).item()
+    for k in ("val_mse", "bilinear_mse"):   # PSNR on [-1, 1]: peak-to-peak 2
+        out[k.replace("mse", "psnr_db")] = 10 * np.log10(4.0 / out["trained"][k])
+    out["info"] = ck.get("info", {})
+    print(json.dumps(out, indent=1), flush=True)
+    sheet(net, ae64, z, big, png, n=6, every=97)
+    return out
 
 
 def sheet(net, ae64, z, big, path, n=8, every=37):
