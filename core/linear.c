@@ -248,23 +248,43 @@ typedef struct conv_src {
 } conv_src;
 
 /* the 9 taps of band rows r0 .. r0+n-1 (pixels p0 + r), tap-major: NULL
- * outside the map */
+ * outside the map. Called once per GEMM panel (16 rows), so it is on the
+ * hot path of every int8 convolution: the three source rows are found once
+ * per output row, and pixels away from the left/right edge of a row with
+ * both neighbour rows inside the map store their 9 taps without a test. */
 static void conv_taps(void *ctx, int r0, int n, const float **taps)
 {
     const conv_src *c = ctx;
     const int up = c->up, H = c->Hs << up, W = c->Ws << up, p = c->p0 + r0;
     const size_t cin = (size_t)c->cin;
     int y = p / W, x = p - y * W;
-    for (int i = 0; i < n; i++) {
-        for (int yy = y - 1; yy <= y + 1; yy++) {
-            const float *row = yy >= 0 && yy < H ? c->in + (size_t)(yy >> up) * c->Ws * cin : NULL;
-            for (int xx = x - 1; xx <= x + 1; xx++)
-                *taps++ = row && xx >= 0 && xx < W ? row + (size_t)(xx >> up) * cin : NULL;
+    while (n > 0) {
+        const float *row[3];
+        for (int d = 0; d < 3; d++) {
+            int yy = y + d - 1;
+            row[d] = yy >= 0 && yy < H ? c->in + (size_t)(yy >> up) * c->Ws * cin : NULL;
         }
-        if (++x == W) {
-            x = 0;
-            y++;
+        const int x1 = W - x < n ? W : x + n, full = row[0] && row[2];
+        n -= x1 - x;
+        for (; x < x1; x++, taps += 9) {
+            const int lo = x > 0, hi = x + 1 < W;
+            const size_t o0 = lo ? (size_t)((x - 1) >> up) * cin : 0, o1 = (size_t)(x >> up) * cin;
+            const size_t o2 = hi ? (size_t)((x + 1) >> up) * cin : 0;
+            if (full && lo && hi) {
+                taps[0] = row[0] + o0, taps[1] = row[0] + o1, taps[2] = row[0] + o2;
+                taps[3] = row[1] + o0, taps[4] = row[1] + o1, taps[5] = row[1] + o2;
+                taps[6] = row[2] + o0, taps[7] = row[2] + o1, taps[8] = row[2] + o2;
+                continue;
+            }
+            for (int d = 0; d < 3; d++) {
+                const float *r = row[d];
+                taps[3 * d] = r && lo ? r + o0 : NULL;
+                taps[3 * d + 1] = r ? r + o1 : NULL;
+                taps[3 * d + 2] = r && hi ? r + o2 : NULL;
+            }
         }
+        x = 0;
+        y++;
     }
 }
 
