@@ -288,6 +288,54 @@ static void conv_taps(void *ctx, int r0, int n, const float **taps)
     }
 }
 
+/* fp32 layers with a few output channels (the decoder's conv_out, n_out = 3):
+ * through sgemm each band is first copied out 9 times (im2col) and packed
+ * again by OpenBLAS to make 3 outputs per row; at 128x128 that was ~40 % of
+ * the engine's samples. Here, per output channel, CONV_LANES partial sums
+ * over ci mod CONV_LANES take the taps in order 0..8 (each product rounded,
+ * then added: no fused multiply-add; a tap outside the map adds nothing),
+ * then the lanes are added in order 0..CONV_LANES-1, then the bias. That
+ * order is fixed by this code alone (ISO C: no contraction), so the bytes do
+ * not depend on the ISA or the thread count; against sgemm they differ by
+ * rounding only (tests/test_linear_conv.c, TAV_TOL_CONV_FEW_REL). */
+#define CONV_FEW_OUT 4
+#define CONV_LANES 8
+
+static int conv_few_out_applies(const tav_linear *l)
+{
+    return !l->pw && l->n_out <= CONV_FEW_OUT && (l->k / 9) % CONV_LANES == 0 && !hook_fn;
+}
+
+static void conv_few_out(const tav_linear *l, const conv_src *c, int m, float *out)
+{
+    const int cin = c->cin, n = l->n_out;
+    const float *taps[16 * 9];
+    for (int r = 0; r < m; r += 16) {
+        const int rows = m - r < 16 ? m - r : 16;
+        conv_taps((void *)c, r, rows, taps);
+        for (int i = 0; i < rows; i++) {
+            const float *const *tp = taps + 9 * i;
+            float *o = out + (size_t)(r + i) * n;
+            for (int q = 0; q < n; q++) {
+                const float *wq = l->w + (size_t)q * l->k;
+                float acc[CONV_LANES] = {0};
+                for (int t = 0; t < 9; t++) {
+                    if (!tp[t])
+                        continue;
+                    const float *x = tp[t], *w = wq + (size_t)t * cin;
+                    for (int c0 = 0; c0 < cin; c0 += CONV_LANES)
+                        for (int j = 0; j < CONV_LANES; j++)
+                            acc[j] += w[c0 + j] * x[c0 + j];
+                }
+                float sum = 0.0f;
+                for (int j = 0; j < CONV_LANES; j++)
+                    sum += acc[j];
+                o[q] = l->bias ? sum + l->bias[q] : sum;
+            }
+        }
+    }
+}
+
 tav_status tav_linear_conv3x3(const tav_linear *l, const float *in, int Hs, int Ws, int up, int p0,
                               int m, float *out, tav_act act, float *col, tav_pool *pool,
                               const tav_linear_scratch *s)
@@ -303,6 +351,11 @@ tav_status tav_linear_conv3x3(const tav_linear *l, const float *in, int Hs, int 
             return tav_fail(TAV_ERR_INTERNAL, "linear '%s': %zu scratch bytes given, %zu needed",
                             l->name, s ? s->bytes : 0, need);
         return tav_gemm_s8_segs(l->pw, 9, conv_taps, &c, m, out, act, pool, s->buf);
+    }
+    if (conv_few_out_applies(l)) {
+        conv_few_out(l, &c, m, out);
+        apply_act(out, (size_t)m * l->n_out, act);
+        return TAV_OK;
     }
     /* fp32 (or very deep) layers: the im2col rows first */
     for (int r = 0; r < m; r++) {

@@ -102,6 +102,12 @@ tav_status tav_linear_forward(const tav_linear *l, const float *x, int m, float 
  * layers make those rows per GEMM panel while they are used (the m x k
  * matrix is never written; k <= 1024); fp32 layers (and a k beyond that)
  * write them into col (m * k floats) first. Scratch: tav_linear_scratch_bytes(l, m). */
+/* fp32 layers with n_out <= 4 and cin a multiple of 8 (the decoder's
+ * conv_out) are the exception: computed directly in a fixed order of their
+ * own (core/linear.c, conv_few_out), not through sgemm; they match the im2col
+ * + sgemm bytes within this relative tolerance of the largest |output| (two
+ * fp32 summation orders over k <= 9 * 64 terms: a few ulps) */
+#define TAV_TOL_CONV_FEW_REL 1e-5f
 tav_status tav_linear_conv3x3(const tav_linear *l, const float *in, int Hs, int Ws, int up, int p0,
                               int m, float *out, tav_act act, float *col, tav_pool *pool,
                               const tav_linear_scratch *s);
