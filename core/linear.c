@@ -294,43 +294,72 @@ static void conv_taps(void *ctx, int r0, int n, const float **taps)
  * the engine's samples. Here, per output channel, CONV_LANES partial sums
  * over ci mod CONV_LANES take the taps in order 0..8 (each product rounded,
  * then added: no fused multiply-add; a tap outside the map adds nothing),
- * then the lanes are added in order 0..CONV_LANES-1, then the bias. That
- * order is fixed by this code alone (ISO C: no contraction), so the bytes do
- * not depend on the ISA or the thread count; against sgemm they differ by
- * rounding only (tests/test_linear_conv.c, TAV_TOL_CONV_FEW_REL). */
+ * then the lanes are folded in halves (lane j += lane j + w for w = 8, 4, 2,
+ * 1), then the bias. That order is fixed by this code alone (ISO C: no
+ * contraction), so the bytes do not depend on the ISA or the thread count;
+ * against sgemm they differ by rounding only (tests/test_linear_conv.c,
+ * TAV_TOL_CONV_FEW_REL). All outputs of a pixel are summed side by side:
+ * independent chains. */
 #define CONV_FEW_OUT 4
-#define CONV_LANES 8
+#define CONV_LANES 16
+
+#define CONV_FEW_MAX_K (9 * 64)
+_Static_assert(CONV_FEW_OUT == 4 && CONV_LANES == 16, "conv_few_out keeps 4 x (8 + 8) lane sums");
 
 static int conv_few_out_applies(const tav_linear *l)
 {
-    return !l->pw && l->n_out <= CONV_FEW_OUT && (l->k / 9) % CONV_LANES == 0 && !hook_fn;
+    return !l->pw && l->n_out <= CONV_FEW_OUT && (l->k / 9) % CONV_LANES == 0 &&
+           l->k <= CONV_FEW_MAX_K && !hook_fn;
 }
 
+/* 8 floats as one value (GCC/Clang vector extension: one AVX register, two
+ * SSE or NEON ones; element-wise, so the order above holds on every target);
+ * the CONV_LANES = 16 lanes of a sum are two of them, lo (ci mod 16 < 8) and hi */
+typedef float conv_v8 __attribute__((vector_size(8 * sizeof(float))));
+
+/* x86-64: also built for AVX2 and picked at load by the CPU (GCC ifunc); the
+ * same operations in the same order either way. The weights are copied to
+ * CONV_FEW_OUT rows (zero past n_out): constant loop bounds, sums in registers. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 static void conv_few_out(const tav_linear *l, const conv_src *c, int m, float *out)
 {
-    const int cin = c->cin, n = l->n_out;
+    const int cin = c->cin, n = l->n_out, k = l->k;
+    conv_v8 wt[CONV_FEW_MAX_K / 8][CONV_FEW_OUT]; /* [(t*cin + c0) / 8][q] */
+    for (int i = 0; i < k; i += 8)
+        for (int q = 0; q < CONV_FEW_OUT; q++)
+            for (int j = 0; j < 8; j++)
+                wt[i / 8][q][j] = q < n ? l->w[(size_t)q * k + i + j] : 0.0f;
     const float *taps[16 * 9];
     for (int r = 0; r < m; r += 16) {
         const int rows = m - r < 16 ? m - r : 16;
         conv_taps((void *)c, r, rows, taps);
         for (int i = 0; i < rows; i++) {
             const float *const *tp = taps + 9 * i;
+            conv_v8 l0 = {0}, l1 = {0}, l2 = {0}, l3 = {0}, h0 = {0}, h1 = {0}, h2 = {0}, h3 = {0};
+            for (int t = 0; t < 9; t++) {
+                if (!tp[t])
+                    continue;
+                for (int c0 = 0; c0 < cin; c0 += CONV_LANES) {
+                    conv_v8 xl, xh;
+                    memcpy(&xl, tp[t] + c0, sizeof xl);
+                    memcpy(&xh, tp[t] + c0 + 8, sizeof xh);
+                    const conv_v8 *wl = wt[(t * cin + c0) / 8], *wh = wl + CONV_FEW_OUT;
+                    l0 += wl[0] * xl, l1 += wl[1] * xl, l2 += wl[2] * xl, l3 += wl[3] * xl;
+                    h0 += wh[0] * xh, h1 += wh[1] * xh, h2 += wh[2] * xh, h3 += wh[3] * xh;
+                }
+            }
+            /* the first fold: lane j += lane j + 8 */
+            const conv_v8 v[CONV_FEW_OUT] = {l0 + h0, l1 + h1, l2 + h2, l3 + h3};
             float *o = out + (size_t)(r + i) * n;
             for (int q = 0; q < n; q++) {
-                const float *wq = l->w + (size_t)q * l->k;
-                float acc[CONV_LANES] = {0};
-                for (int t = 0; t < 9; t++) {
-                    if (!tp[t])
-                        continue;
-                    const float *x = tp[t], *w = wq + (size_t)t * cin;
-                    for (int c0 = 0; c0 < cin; c0 += CONV_LANES)
-                        for (int j = 0; j < CONV_LANES; j++)
-                            acc[j] += w[c0 + j] * x[c0 + j];
-                }
-                float sum = 0.0f;
-                for (int j = 0; j < CONV_LANES; j++)
-                    sum += acc[j];
-                o[q] = l->bias ? sum + l->bias[q] : sum;
+                float a[8];
+                memcpy(a, &v[q], sizeof a);
+                a[0] += a[4], a[1] += a[5], a[2] += a[6], a[3] += a[7];
+                a[0] += a[2], a[1] += a[3];
+                a[0] += a[1];
+                o[q] = l->bias ? a[0] + l->bias[q] : a[0];
             }
         }
     }

@@ -102,7 +102,7 @@ tav_status tav_linear_forward(const tav_linear *l, const float *x, int m, float 
  * layers make those rows per GEMM panel while they are used (the m x k
  * matrix is never written; k <= 1024); fp32 layers (and a k beyond that)
  * write them into col (m * k floats) first. Scratch: tav_linear_scratch_bytes(l, m). */
-/* fp32 layers with n_out <= 4 and cin a multiple of 8 (the decoder's
+/* fp32 layers with n_out <= 4 and cin a multiple of 16 (the decoder's
  * conv_out) are the exception: computed directly in a fixed order of their
  * own (core/linear.c, conv_few_out), not through sgemm; they match the im2col
  * + sgemm bytes within this relative tolerance of the largest |output| (two
