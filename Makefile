@@ -128,7 +128,7 @@ fuzz: test-deps
 # it by `tav quantize` (docs/quantization.md; per-layer report beside it).
 model: tav
 	@scripts/install-deps.sh train
-	$(PY) -m train.make_model
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m train.make_model
 	./tav quantize assets/default.tavm assets/default-int8.tavm --report build/quant-report.csv
 
 # The evaluation table of docs/results.md (train/eval; EVAL_N prompts per scene

@@ -72,8 +72,10 @@ def sheet(m, prompts, path, seed=0, every=1, **kw):
     return vids
 
 
-def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_per_step=96 * 16):
-    """sets: {n_scenes: ClipSampler}; n_scene_probs: {n_scenes: probability}."""
+def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_per_step=96 * 16,
+                cfg_scale=None):
+    """sets: {n_scenes: ClipSampler}; n_scene_probs: {n_scenes: probability}; cfg_scale: the
+    sampler's default guidance scale stored with the result (None: keep the initial model's)."""
     Cm.setup_torch(a.threads)
     d = Cm.run_dir(stage)
     timer = Cm.Timer()
@@ -84,6 +86,8 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
         m = Cm.new_model()
         n = Cm.load_weights_from(m, init_from, init_prefixes)
     print(f"{stage}: loaded {n} tensors from {init_from}", flush=True)
+    if cfg_scale is not None:
+        m.cfg.cfg_scale = cfg_scale
     for p in m.ae.parameters():
         p.requires_grad_(False)
     params = list(m.text.parameters()) + list(m.dit.parameters())
@@ -155,10 +159,10 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
     print(f"{stage}: done at step {step}, {timer.wall():.0f}s", flush=True)
 
 
-def add_args(ap, minutes, steps, lr):
+def add_args(ap, minutes, steps, lr, threads=2):
     ap.add_argument("--minutes", type=float, default=minutes)
     ap.add_argument("--steps", type=int, default=steps)
     ap.add_argument("--lr", type=float, default=lr)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=threads)
     ap.add_argument("--save-every", type=int, default=250)
     ap.add_argument("--sheet-every", type=int, default=500)

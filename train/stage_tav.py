@@ -1,12 +1,15 @@
 """Stage 3: transition-aware (TAV) post-training on multi-scene clips, mixed with single-scene
 clips (25% of steps) so the model does not forget them.
 
-    python3 -m train.stage_tav [--minutes 40] [--steps 4000] [--lr 5e-4]
+    python3 -m train.stage_tav [--minutes 80] [--steps 16000] [--lr 5e-4] [--threads 1]
 
 Starts from train/checkpoints/base.pt; renders (once) 3000 clips of 2..6 scenes (each scene 8..16
 frames, 12 per scene on average, hard cuts), encodes them with the frozen autoencoder. The prompt
 lists one caption per scene joined with ' | '; the cut positions are never given. Writes
-train/checkpoints/tav.pt (fp16 EMA weights). Resumes from train/runs/tav/.
+train/checkpoints/tav.pt (fp16 EMA weights) with the sampler's default guidance scale CFG_SCALE
+(6.0: measured best of 1/3/6/9 on single-scene prompts, docs/model.md "Guidance scale").
+Resumes from train/runs/tav/. The shipped tav.pt ran 4,000 steps (schedule of 4,000), then
+resumed with --steps 22000 --minutes 65 and stopped by time at 16,181 (docs/model.md).
 """
 import argparse
 import os
@@ -15,10 +18,12 @@ from train import common as Cm
 from train import denoise as Dn
 from train.stage_base import SINGLE, TAV, ae_model, load_set
 
+CFG_SCALE = 6.0
+
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="transition-aware post-training on multi-scene clips")
-    Dn.add_args(ap, minutes=40, steps=4000, lr=5e-4)
+    Dn.add_args(ap, minutes=80, steps=16000, lr=5e-4, threads=1)
     a = ap.parse_args(argv)
     Cm.setup_torch(a.threads)
     ae, tag = ae_model()
@@ -26,7 +31,8 @@ def main(argv=None):
     tav = load_set(TAV, ae, tag, seed=3)
     sets = {1: single, 2: tav, 3: tav, 4: tav, 5: tav, 6: tav}
     probs = {1: 0.25, 2: 0.15, 3: 0.15, 4: 0.15, 5: 0.15, 6: 0.15}
-    Dn.train_stage("tav", a, sets, os.path.join(Cm.CKPT, "base.pt"), ["ae.", "text.", "dit."], probs)
+    Dn.train_stage("tav", a, sets, os.path.join(Cm.CKPT, "base.pt"), ["ae.", "text.", "dit."], probs,
+                   cfg_scale=CFG_SCALE)
 
 
 if __name__ == "__main__":
