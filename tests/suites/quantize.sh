@@ -97,7 +97,7 @@ has compare_default_prompts_named "prompt 1: "
 t compare_one_file 2 ./tav quantize --compare "$TINY"
 t compare_bad_seeds 2 ./tav quantize --compare "$TINY" "$TINY" --seeds 0
 t compare_both_prompt_kinds 2 ./tav quantize --compare "$TINY" "$TINY" -p x --prompts "$T/cmp.txt"
-t compare_mismatch 1 ./tav quantize --compare "$TINY" assets/default-int8.tavm -p "$P1"
+t compare_mismatch 1 ./tav quantize --compare "$TINY" tests/data/tiny_up.tavm -p "$P1"   # fixed test models, not the shipped one
 has compare_mismatch_msg "differ in resolution (32x32 vs 64x64)"
 t compare_unknown_word 1 ./tav quantize --compare "$TINY" "$T/tiny-int8.tavm" -p "the sprocket wobbles"
 has compare_unknown_word_named "sprocket"
