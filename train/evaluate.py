@@ -13,33 +13,22 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 
 import numpy as np
-import torch
 
 from train import common as Cm
 from train import denoise as Dn
+from train.eval import run as R
 from train.stage_distill import random_prompt
 
 COUNTS = (1, 2, 4, 6)
 
 
-def write_mp4(frames, path, fps=8):
-    T, H, W, _ = frames.shape
-    cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
-           "-s", f"{W}x{H}", "-r", str(fps), "-i", "-", "-c:v", "libx264", "-crf", "12",
-           "-pix_fmt", "yuv444p", path]
-    subprocess.run(cmd, input=np.ascontiguousarray(frames).tobytes(), check=True)
-
-
 def count_scenes(tav, path):
-    out = subprocess.run([tav, "-q", "scenes", path, "--json"], capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"tav scenes failed: {out.stderr.strip()}")
-    j = json.loads(out.stdout)
-    return len(j["cut_frames"]) + 1, j["cut_frames"]
+    """(scenes, cut frames) of an MP4 by the C detector (train.eval.run.detect)."""
+    cuts = R.detect(tav, path)
+    return len(cuts) + 1, cuts
 
 
 def main(argv=None):
@@ -70,7 +59,7 @@ def main(argv=None):
                 p = random_prompt(rng, n)
                 v = Dn.generate(m, [p], seed=1000 * n + s)[0]
                 mp4 = os.path.join(d, f"{stage}_n{n}_s{s}.mp4")
-                write_mp4(v, mp4)
+                R.write_mp4(v, mp4, crf=12, pix_fmt="yuv444p")
                 k, cuts = count_scenes(tav, mp4)
                 got.append({"prompt": p, "scenes": k, "cuts": cuts})
             res[n] = got

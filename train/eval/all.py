@@ -28,6 +28,13 @@ LABELS = {"base": "base (single-scene training only)", "tav": "post-trained (TAV
           "distill": "distilled", "distill-int8": "distilled + int8"}
 
 
+def up_label():
+    """", RxR decoder": the output size of train/checkpoints/ae_up.pt's decoder."""
+    import torch
+    r = torch.load(os.path.join(CKPT, "ae_up.pt"), map_location="cpu")["cfg"]["image_size"]
+    return f", {r}x{r} decoder"
+
+
 def stage_steps(ck):
     """Training steps recorded in a committed stage file (info.steps), or None."""
     import torch
@@ -102,7 +109,7 @@ def main(argv=None):
             missing.append(why)
             continue
         d = os.path.join(a.out, f"{st}_{tag}")
-        label = f"{LABELS[st]}, " + tag.replace("step", "step ").replace("_up", ", 128x128 decoder")
+        label = f"{LABELS[st]}, " + tag.replace("step", "step ").replace("_up", up_label())
         run.main(["--model", f, "--out", d, "--label", label] + common)
         runs.append(d)
     for i, spec in enumerate(a.checkpoint):

@@ -106,12 +106,13 @@ def generate(tav, model, rec, mp4, frames_dir, threads, steps):
     return frames, secs
 
 
-def write_mp4(frames, path, fps=8):
-    """The ground-truth clip as H.264 (as train/data/make_dataset --mp4 does)."""
+def write_mp4(frames, path, fps=8, crf=10, pix_fmt="yuv420p"):
+    """uint8 [T,H,W,3] frames as H.264 through the ffmpeg CLI (the ground-truth clips here, as
+    train/data/make_dataset --mp4 does; train/evaluate.py's samples with its own settings)."""
     T, H, W, _ = frames.shape
     cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
-           "-s", f"{W}x{H}", "-r", str(fps), "-i", "-", "-c:v", "libx264", "-crf", "10",
-           "-pix_fmt", "yuv420p", path]
+           "-s", f"{W}x{H}", "-r", str(fps), "-i", "-", "-c:v", "libx264", "-crf", str(crf),
+           "-pix_fmt", pix_fmt, path]
     subprocess.run(cmd, input=np.ascontiguousarray(frames).tobytes(), check=True)
 
 
