@@ -52,21 +52,21 @@ def main(argv=None):
     teacher, _ = Cm.load_fp16(a.teacher)
     teacher.eval()
     cfg = teacher.cfg
-    C, h, S = cfg.latent_channels, cfg.latent_size, cfg.tokens_per_frame
+    C, h = cfg.latent_channels, cfg.latent_size
     pp = os.path.join(d, f"pairs.{a.shard}.pt" if a.shard else "pairs.pt")
     own = torch.load(pp) if os.path.exists(pp) else []
     shard_pairs = []
     if not a.shard:
         for f in sorted(f for f in os.listdir(d) if f.startswith("pairs.") and f[6:-3].isdigit()):
             shard_pairs += torch.load(os.path.join(d, f))
-    pairs = shard_pairs + own
-    print(f"distill: {len(pairs)} teacher pairs on disk ({len(shard_pairs)} from shards)", flush=True)
+    print(f"distill: {len(shard_pairs) + len(own)} teacher pairs on disk ({len(shard_pairs)} from "
+          f"shards)", flush=True)
     seed = len(own) + 77 + 100003 * a.shard
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     # phase 1: teacher samples
     budget = a.minutes * 60 if a.shard else a.minutes * 60 / 2
-    while len(pairs) < a.pairs and timer.wall() < budget:
+    while len(shard_pairs) + len(own) < a.pairs and timer.wall() < budget:
         n = int(rng.choice([1, 2, 3, 4, 5, 6], p=[0.25, 0.15, 0.15, 0.15, 0.15, 0.15]))
         p = random_prompt(rng, n)
         T = n * cfg.frames_per_scene
@@ -74,14 +74,15 @@ def main(argv=None):
         emb, mask = teacher.encode_text([p])
         nemb, nmask = teacher.null_text(1)
         x0 = M.sample(teacher.dit, eps, emb, mask, nemb, nmask, cfg.sample_steps, cfg.cfg_scale)
-        pairs.append((p, eps[0].half(), x0[0].half()))
-        if len(pairs) % 50 == 0:
-            torch.save(pairs[len(shard_pairs):], pp)
-            print(f"distill: {len(pairs)} teacher pairs, {timer.wall():.0f}s", flush=True)
-    torch.save(pairs[len(shard_pairs):], pp)
+        own.append((p, eps[0].half(), x0[0].half()))   # this process's pairs file holds only these
+        if len(own) % 50 == 0:
+            torch.save(own, pp)
+            print(f"distill: {len(shard_pairs) + len(own)} teacher pairs, {timer.wall():.0f}s", flush=True)
+    torch.save(own, pp)
     if a.shard:
-        print(f"distill: shard {a.shard} done with {len(pairs)} pairs", flush=True)
+        print(f"distill: shard {a.shard} done with {len(own)} pairs", flush=True)
         return
+    pairs = shard_pairs + own
     # phase 2: student
     student = copy.deepcopy(teacher)
     student.cfg.sample_steps, student.cfg.cfg_scale = STUDENT_STEPS, 1.0
