@@ -18,7 +18,7 @@ CKPT = os.path.join(ROOT, "train", "checkpoints")   # committed: fp16 weights of
 # The shipped default configuration (docs/model.md explains the choices).
 DEFAULT_CONFIG = dict(image_size=64, fps=8, ae_channels=(16, 32, 64), latent_channels=4,
                       max_text=112, max_scenes=6, text_width=96, text_layers=2, text_heads=4,
-                      width=96, depth=4, heads=4, patch=2, mlp_ratio=4,
+                      text_scene_pos=1, width=96, depth=4, heads=4, patch=2, mlp_ratio=4,
                       sample_steps=12, cfg_scale=3.0, frames_per_scene=12)
 
 
@@ -78,14 +78,26 @@ def save_fp16(path, model, info=None):
     os.replace(tmp, path)
 
 
-def load_fp16(path):
-    """-> TavModel in float32 from a committed stage file."""
+# Parameters a model can gain after training started: each starts at zero, so a stage file
+# without them loads as the same function (a model gaining text_scene_pos behaves as before).
+ZERO_INIT_ADDITIONS = ("text.scene_pos.weight",)
+
+
+def load_fp16(path, cfg_overrides=None):
+    """-> TavModel in float32 from a committed stage file. cfg_overrides may switch on a
+    feature the file predates (text_scene_pos); its new parameters start at zero."""
     ck = torch.load(path, map_location="cpu")
-    cfg = M.ModelConfig.from_dict(ck["cfg"])
+    d = dict(ck["cfg"])
+    d.update(cfg_overrides or {})
+    cfg = M.ModelConfig.from_dict(d)
     tok = M.Tokenizer([w for w in ck["vocab"] if w not in M.SPECIALS])
     assert tok.itos == ck["vocab"], "vocabulary order changed"
     m = M.TavModel(cfg, tok)
-    m.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()})
+    res = m.load_state_dict({k: v.float() if v.is_floating_point() else v
+                             for k, v in ck["model"].items()}, strict=False)
+    bad = [k for k in res.missing_keys if k not in ZERO_INIT_ADDITIONS] + list(res.unexpected_keys)
+    if bad:
+        raise ValueError(f"{path}: state does not match the model: {bad[:5]}")
     return m, ck.get("info", {})
 
 

@@ -73,14 +73,21 @@ def sheet(m, prompts, path, seed=0, every=1, **kw):
 
 
 def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_per_step=96 * 16,
-                cfg_scale=None):
+                cfg_scale=None, cfg_overrides=None, name=None):
     """sets: {n_scenes: ClipSampler}; n_scene_probs: {n_scenes: probability}; cfg_scale: the
-    sampler's default guidance scale stored with the result (None: keep the initial model's)."""
+    sampler's default guidance scale stored with the result (None: keep the initial model's);
+    cfg_overrides: configuration switched on over the initial model's (text_scene_pos).
+    When the initial stage file is this stage's own result (a later run continuing it, e.g.
+    `--init train/checkpoints/tav.pt`), steps, wall and CPU time continue from its counts; the
+    optimiser starts fresh, with its own warm-up. name: the run directory and stage file to
+    write (default: the stage's own; another name keeps an experiment off the committed file)."""
     Cm.setup_torch(a.threads)
-    d = Cm.run_dir(stage)
+    name = name or stage
+    d = Cm.run_dir(name)
     timer = Cm.Timer()
+    init_info = {}
     if "text." in init_prefixes:      # continue a whole model: keep its vocabulary and config
-        m, _ = Cm.load_fp16(init_from)
+        m, init_info = Cm.load_fp16(init_from, cfg_overrides)
         n = len(m.state_dict())
     else:
         m = Cm.new_model()
@@ -98,7 +105,12 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
     if os.path.exists(ck):
         step, extra = Cm.load_full(ck, m, opt)
         ema.load_state_dict(extra.pop("ema"))
+    elif init_info.get("stage") == stage:     # continuing this stage's committed result
+        step = int(init_info["steps"])
+        extra = {"cpu": init_info.get("cpu_s", 0.0), "wall": init_info.get("wall_s", 0.0),
+                 "start": step, "continued_from": os.path.basename(init_from)}
     cpu0, wall0 = extra.get("cpu", 0.0), extra.get("wall", 0.0)
+    start = int(extra.get("start", 0))        # the LR schedule runs from here to a.steps
     print(f"{stage}: text {M.count_params(m.text)}, dit {M.count_params(m.dit)}, "
           f"ae {M.count_params(m.ae)} params; resume at step {step}", flush=True)
     log = Cm.CsvLog(os.path.join(d, "loss.csv"), ["step", "loss", "n_scenes", "lr", "wall_s", "cpu_s"])
@@ -112,16 +124,25 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
     losses = []
 
     def save(final=False):
-        ex = {"cpu": cpu0 + timer.cpu(), "wall": wall0 + timer.wall(), "ema": ema.state_dict()}
+        ex = {"cpu": cpu0 + timer.cpu(), "wall": wall0 + timer.wall(), "ema": ema.state_dict(),
+              "start": start}
+        if "continued_from" in extra:
+            ex["continued_from"] = extra["continued_from"]
         Cm.save_full(ck, m, opt, step, ex)
         info = {"stage": stage, "steps": step, "wall_s": ex["wall"], "cpu_s": ex["cpu"],
                 "lr": a.lr, "loss_last500": float(np.mean(losses[-500:])) if losses else None}
-        Cm.save_fp16(os.path.join(Cm.CKPT, f"{stage}.pt"), ema, info)
+        if start:
+            info.update(continued_at_step=start, continued_from=extra.get("continued_from"))
+        info.update({k: v for k, v in init_info.items() if k.endswith("_note")})
+        Cm.save_fp16(os.path.join(Cm.CKPT, f"{name}.pt"), ema, info)
         Cm.plot_curve(os.path.join(d, "loss.csv"), os.path.join(d, "loss.png"), "loss", stage,
                       smooth=100, logy=False)
 
     while step < a.steps and timer.wall() < a.minutes * 60:
-        lr = Cm.cosine_lr(step, a.steps, a.lr, warmup=200)
+        done = step - start
+        if a.time_schedule:    # anneal by whichever budget runs out first, steps or minutes
+            done = max(done, int(timer.wall() / (a.minutes * 60) * (a.steps - start)))
+        lr = Cm.cosine_lr(done, a.steps - start, a.lr, warmup=200)
         for pg in opt.param_groups:
             pg["lr"] = lr
         n = int(rng.choice(ns, p=pr))
@@ -166,3 +187,5 @@ def add_args(ap, minutes, steps, lr, threads=2):
     ap.add_argument("--threads", type=int, default=threads)
     ap.add_argument("--save-every", type=int, default=250)
     ap.add_argument("--sheet-every", type=int, default=500)
+    ap.add_argument("--time-schedule", action="store_true",
+                    help="the cosine LR follows the wall-clock budget when it runs out before --steps")

@@ -20,7 +20,8 @@ Metadata (all i64 unless noted):
   (the decoder's extra levels; written only when there are any, absent = 0), model.vocab_size, model.max_text, model.max_scenes,
   model.text_width, model.text_layers, model.text_heads, model.width, model.depth, model.heads,
   model.patch, model.mlp_ratio, model.sample_steps, model.cfg_scale (f64),
-  model.frames_per_scene, model.stage (str), tokenizer.vocab (string array, id = index),
+  model.frames_per_scene, model.text_scene_pos (1 when the text encoder has text.scene_pos;
+  written only then, absent = 0), model.stage (str), tokenizer.vocab (string array, id = index),
   tokenizer.pad / .unk / .sep / .bos (ids).
 """
 import argparse
@@ -47,6 +48,8 @@ def _meta(cfg, tok, stage):
         meta["model.dec_up_levels"] = len(up)
         for i, c in enumerate(up):
             meta[f"model.dec_up_channels.{i}"] = int(c)
+    if d.pop("text_scene_pos"):   # likewise: absent = off, so older files are unchanged
+        meta["model.text_scene_pos"] = 1
     for k, v in d.items():
         meta[f"model.{k}"] = float(v) if k == "cfg_scale" else int(v)
     return meta

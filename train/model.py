@@ -40,6 +40,11 @@ class ModelConfig:
     text_width: int = 128
     text_layers: int = 2
     text_heads: int = 4
+    # 1: every text token also carries its scene's place in the prompt (scene k of n, as
+    # sincos(64 (k + 1/2) / n) through text.scene_pos), on the scale of the frames'
+    # sincos(64 t / T), so cross-attention can match frame t to the caption whose share of the
+    # clip it lies in. The cut positions are still never given. 0: off (every older model).
+    text_scene_pos: int = 0
     # denoiser
     width: int = 128              # D
     depth: int = 4
@@ -263,9 +268,19 @@ class TextBlock(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
+def scene_position(scene_idx, mask):
+    """Each token's relative place in the prompt: 64 (k + 1/2) / n for a token of scene k
+    (from 0) in a prompt of n scenes (n = the largest scene index of its unpadded tokens + 1),
+    float32, [B, L]."""
+    n = (scene_idx * mask).max(dim=1).values + 1
+    return 64.0 * (scene_idx.float() + 0.5) / n[:, None].float()
+
+
 class TextEncoder(nn.Module):
     """ids [B,L], scene_idx [B,L] -> emb [B,L,Dt], mask [B,L] (True where ids != <pad>).
-    x = tok_emb[ids] + pos_emb[0..L-1] + scene_emb[scene_idx]; pre-LN blocks; final LN."""
+    x = tok_emb[ids] + pos_emb[0..L-1] + scene_emb[scene_idx]; pre-LN blocks; final LN;
+    with cfg.text_scene_pos, + scene_pos(sincos(scene_position, Dt)) (a linear map without bias,
+    zero at initialisation so a model gaining it starts as the one without)."""
 
     def __init__(self, cfg):
         super().__init__()
@@ -276,6 +291,10 @@ class TextEncoder(nn.Module):
         self.blocks = nn.ModuleList([TextBlock(Dt, cfg.text_heads) for _ in range(cfg.text_layers)])
         self.ln_f = nn.LayerNorm(Dt, eps=1e-5)
         nn.init.normal_(self.tok_emb.weight, std=0.02)
+        self.scene_pos = None
+        if cfg.text_scene_pos:
+            self.scene_pos = nn.Linear(Dt, Dt, bias=False)
+            nn.init.zeros_(self.scene_pos.weight)
 
     def forward(self, ids, scene_idx):
         mask = ids != PAD
@@ -283,7 +302,10 @@ class TextEncoder(nn.Module):
         x = self.tok_emb(ids) + self.pos_emb[:L] + self.scene_emb[scene_idx]
         for b in self.blocks:
             x = b(x, mask)
-        return self.ln_f(x), mask
+        x = self.ln_f(x)
+        if self.scene_pos is not None:
+            x = x + self.scene_pos(sincos(scene_position(scene_idx, mask), x.shape[-1]))
+        return x, mask
 
 
 # ---------------------------------------------------------------- autoencoder (per frame)

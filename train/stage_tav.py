@@ -2,6 +2,7 @@
 clips (25% of steps) so the model does not forget them.
 
     python3 -m train.stage_tav [--minutes 80] [--steps 16000] [--lr 5e-4] [--threads 1]
+                               [--init STAGE_FILE] [--no-scene-pos] [--name NAME]
 
 Starts from train/checkpoints/base.pt; renders (once) 3000 clips of 2..6 scenes (each scene 8..16
 frames, 12 per scene on average, hard cuts), encodes them with the frozen autoencoder. The prompt
@@ -24,6 +25,12 @@ CFG_SCALE = 6.0
 def main(argv=None):
     ap = argparse.ArgumentParser(description="transition-aware post-training on multi-scene clips")
     Dn.add_args(ap, minutes=80, steps=16000, lr=5e-4, threads=1)
+    ap.add_argument("--init", default=os.path.join(Cm.CKPT, "base.pt"),
+                    help="stage file to start from (a TAV stage file: continue its step count)")
+    ap.add_argument("--no-scene-pos", dest="scene_pos", action="store_false",
+                    help="keep the initial model's text encoder without text.scene_pos")
+    ap.add_argument("--name", default="tav",
+                    help="run directory and stage file to write (train/checkpoints/NAME.pt)")
     a = ap.parse_args(argv)
     Cm.setup_torch(a.threads)
     ae, tag = ae_model()
@@ -31,8 +38,8 @@ def main(argv=None):
     tav = load_set(TAV, ae, tag, seed=3)
     sets = {1: single, 2: tav, 3: tav, 4: tav, 5: tav, 6: tav}
     probs = {1: 0.25, 2: 0.15, 3: 0.15, 4: 0.15, 5: 0.15, 6: 0.15}
-    Dn.train_stage("tav", a, sets, os.path.join(Cm.CKPT, "base.pt"), ["ae.", "text.", "dit."], probs,
-                   cfg_scale=CFG_SCALE)
+    Dn.train_stage("tav", a, sets, a.init, ["ae.", "text.", "dit."], probs, cfg_scale=CFG_SCALE,
+                   cfg_overrides={"text_scene_pos": 1} if a.scene_pos else None, name=a.name)
 
 
 if __name__ == "__main__":
