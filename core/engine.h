@@ -51,6 +51,7 @@ typedef struct tav_engine_cfg {
     int image_size, fps, latent_channels, ae_levels, ae_channels[TAV_ENGINE_MAX_AE_LEVELS];
     int dec_up_levels, dec_up_channels[TAV_ENGINE_MAX_DEC_UP_LEVELS]; /* 0 when absent */
     int vocab_size, max_text, max_scenes, text_width, text_layers, text_heads;
+    int text_scene_pos;   /* model.text_scene_pos: 1 = text.scene_pos term; 0 when absent */
     int width, depth, heads, patch, mlp_ratio, sample_steps, frames_per_scene;
     double cfg_scale;
     int latent_size;      /* h = image_size / 2^(ae_levels + dec_up_levels) */
@@ -149,6 +150,7 @@ typedef struct tav_text_encoder {
     const tav_engine_cfg *cfg;
     const float *tok_emb, *pos_emb, *scene_emb, *lnf_w, *lnf_b;
     tav_text_block *blocks;
+    tav_linear scene_pos; /* [Dt, Dt], no bias; loaded only when cfg->text_scene_pos */
 } tav_text_encoder;
 
 typedef struct tav_text_ws { /* activations for L tokens */
@@ -162,7 +164,9 @@ void tav_text_encoder_free(tav_text_encoder *te);
 /* Carves the workspace for up to max_l tokens; TAV_ERR_NOMEM if a is full. */
 tav_status tav_text_ws_plan(const tav_text_encoder *te, tav_arena *a, int max_l, int n_threads,
                             tav_text_ws *ws);
-/* emb [n, Dt] = the encoder's output for ids/scene [n] (n <= ws->max_l). */
+/* emb [n, Dt] = the encoder's output for ids/scene [n] (n <= ws->max_l): the
+ * n tokens are the whole prompt (no padding), so with text_scene_pos the
+ * scene count is max(scene[0..n-1]) + 1. */
 tav_status tav_text_encoder_forward(const tav_text_encoder *te, const tav_engine_ctx *ec,
                                     tav_text_ws *ws, const int *ids, const int *scene, int n,
                                     float *emb);

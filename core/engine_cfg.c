@@ -51,6 +51,18 @@ static tav_status dec_up_load(const tav_model *m, tav_engine_cfg *c)
     return st;
 }
 
+/* An optional i64 key in lo..hi; absent = 0 (files written before it). */
+static tav_status get_optional_int(const tav_model *m, const char *key, int lo, int hi, int *out)
+{
+    int64_t v;
+    *out = 0;
+    if (tav_model_meta_get_i64(m, key, &v) == TAV_ERR_NOT_FOUND) {
+        tav_clear_error();
+        return TAV_OK;
+    }
+    return get_int(m, key, lo, hi, out);
+}
+
 tav_status tav_engine_cfg_load(const tav_model *m, tav_engine_cfg *c)
 {
     memset(c, 0, sizeof *c);
@@ -87,6 +99,8 @@ tav_status tav_engine_cfg_load(const tav_model *m, tav_engine_cfg *c)
     tav_status st = get_widths(m, "model.ae_channels", c->ae_levels, c->ae_channels);
     if (st == TAV_OK)
         st = dec_up_load(m, c);
+    if (st == TAV_OK) /* the text encoder's scene-position term (docs/model.md) */
+        st = get_optional_int(m, "model.text_scene_pos", 0, 1, &c->text_scene_pos);
     if (st != TAV_OK)
         return st;
     if (tav_model_meta_get_f64(m, "model.cfg_scale", &c->cfg_scale) != TAV_OK)

@@ -122,6 +122,8 @@ void tav_pipeline_model_info(const tav_pipeline *p, tav_model_info *mi)
         for (int i = 0; i < 6; i++)
             count_layer(ls[i], mi);
     }
+    if (c->text_scene_pos)
+        count_layer(&p->te.scene_pos, mi);
     const tav_dit *d = &p->dit;
     const tav_linear *top[] = {&d->patch_in, &d->t_fc1, &d->t_fc2, &d->text_proj, &d->final_mod,
                                &d->patch_out, &p->vae.conv_in, &p->vae.conv_out};

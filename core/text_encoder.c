@@ -1,5 +1,6 @@
 /* text_encoder.c — token + position + scene embeddings, pre-LN transformer
- * blocks, final layer norm (docs/model.md, "Text encoder"). */
+ * blocks, final layer norm, and (model.text_scene_pos) each token's place in
+ * the prompt's scene list (docs/model.md, "Text encoder"). */
 #include "core/engine.h"
 
 #include "core/mem.h"
@@ -48,6 +49,13 @@ tav_status tav_text_encoder_load(tav_text_encoder *te, const tav_model *m, const
             (st = tav_linear_expect(&b->fc2, Dt, 4 * Dt)) != TAV_OK)
             return st;
     }
+    /* text.scene_pos.weight [Dt, Dt], no bias: a linear layer like the
+     * blocks' (f32, or s8 from `tav quantize`, whose rule treats it as any
+     * Linear weight) */
+    if (cfg->text_scene_pos &&
+        ((st = tav_linear_init(&te->scene_pos, m, "text.scene_pos", 0)) != TAV_OK ||
+         (st = tav_linear_expect(&te->scene_pos, Dt, Dt)) != TAV_OK))
+        return st;
     return TAV_OK;
 }
 
@@ -60,6 +68,7 @@ void tav_text_encoder_free(tav_text_encoder *te)
         tav_linear_free(&te->blocks[j].fc1);
         tav_linear_free(&te->blocks[j].fc2);
     }
+    tav_linear_free(&te->scene_pos);
     tav_free(te->blocks);
     te->blocks = NULL;
 }
@@ -79,6 +88,10 @@ tav_status tav_text_ws_plan(const tav_text_encoder *te, tav_arena *a, int max_l,
         size_t s2 = tav_linear_scratch_bytes(&b->fc2, max_l);
         s = s > s1 ? s : s1;
         s = s > s2 ? s : s2;
+        ls = ls > s ? ls : s;
+    }
+    if (te->cfg->text_scene_pos) {
+        size_t s = tav_linear_scratch_bytes(&te->scene_pos, max_l);
         ls = ls > s ? ls : s;
     }
     ws->x = tav_arena_floats(a, n);
@@ -122,6 +135,29 @@ static tav_status text_block(const tav_text_encoder *te, const tav_text_block *b
     return TAV_OK;
 }
 
+/* emb [n, Dt] += scene_pos(sincos(u_i, Dt)), u_i = 64 (k_i + 1/2) / n_scenes
+ * with k_i = scene[i] and n_scenes = max k + 1 over the n (unpadded) tokens:
+ * the token's place in the scene list on the scale of the DiT's temporal
+ * sincos(64 t / T). float32 in the reference's order: ((k + 0.5) * 64) / n. */
+static tav_status scene_pos_add(const tav_text_encoder *te, const tav_engine_ctx *ec,
+                                tav_text_ws *ws, const int *scene, int n, float *emb)
+{
+    int Dt = te->cfg->text_width, k_max = 0;
+    for (int i = 0; i < n; i++)
+        k_max = scene[i] > k_max ? scene[i] : k_max;
+    float n_scenes = (float)(k_max + 1);
+    for (int i = 0; i < n; i++) {
+        float u = ((float)scene[i] + 0.5f) * 64.0f / n_scenes;
+        tav_layer_sincos(ws->h + (size_t)i * Dt, u, Dt);
+    }
+    tav_status st = tav_linear_forward(&te->scene_pos, ws->h, n, ws->a, TAV_ACT_NONE, ec->pool,
+                                       &ws->ls);
+    if (st != TAV_OK)
+        return st;
+    tav_layer_residual(emb, ws->a, n, Dt, NULL);
+    return TAV_OK;
+}
+
 tav_status tav_text_encoder_forward(const tav_text_encoder *te, const tav_engine_ctx *ec,
                                     tav_text_ws *ws, const int *ids, const int *scene, int n,
                                     float *emb)
@@ -147,5 +183,5 @@ tav_status tav_text_encoder_forward(const tav_text_encoder *te, const tav_engine
             return st;
     }
     tav_layer_norm(emb, ws->x, n, Dt, te->lnf_w, te->lnf_b, 1e-5f);
-    return TAV_OK;
+    return te->cfg->text_scene_pos ? scene_pos_add(te, ec, ws, scene, n, emb) : TAV_OK;
 }

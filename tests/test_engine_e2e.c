@@ -454,8 +454,8 @@ static void test_linear_hook(void)
 }
 
 /* A copy of the model src (NULL: the tiny model) with one metadata value
- * replaced (key, i64) or one tensor left out (drop); written with the C
- * writer into path. */
+ * replaced or added (key, i64) or one tensor left out (drop); written with
+ * the C writer into path. */
 static int rewrite_tiny(const char *path, const char *key, int64_t val, const char *drop,
                         const char *src)
 {
@@ -463,10 +463,12 @@ static int rewrite_tiny(const char *path, const char *key, int64_t val, const ch
     tav_model_writer *w;
     if (tav_model_open(src ? src : TINY, 0, &m) != TAV_OK || tav_model_writer_init(&w) != TAV_OK)
         return -1;
+    int replaced = 0;
     for (size_t i = 0; i < tav_model_meta_count(m); i++) {
         const char *k;
         tav_meta_type t;
         tav_model_meta_at(m, i, &k, &t);
+        replaced |= key && strcmp(k, key) == 0;
         int64_t iv;
         double dv;
         const char *sv;
@@ -483,6 +485,8 @@ static int rewrite_tiny(const char *path, const char *key, int64_t val, const ch
         else if (t == TAV_META_STR_ARRAY && tav_model_meta_get_strs(m, k, &items, &n) == TAV_OK)
             tav_model_writer_set_strs(w, k, items, n);
     }
+    if (key && !replaced)
+        tav_model_writer_set_i64(w, key, val);
     for (size_t i = 0; i < tav_model_tensor_count(m); i++) {
         const tav_tensor_view *t = tav_model_tensor_at(m, i);
         if (drop && strcmp(t->name, drop) == 0)
@@ -490,6 +494,48 @@ static int rewrite_tiny(const char *path, const char *key, int64_t val, const ch
         tav_model_writer_add_tensor(w, t->name, t->dtype, t->ndim, t->shape, t->data, t->scales);
     }
     tav_status st = tav_model_writer_write(w, path);
+    tav_model_writer_free(w);
+    tav_model_close(m);
+    return st == TAV_OK ? 0 : -1;
+}
+
+/* A copy of the tiny model whose tensor `name` keeps only its first `rows`
+ * rows (a well-formed file with a mis-shaped tensor). */
+static int rewrite_tiny_rows(const char *path, const char *name, int64_t rows)
+{
+    tav_model *m;
+    tav_model_writer *w;
+    if (tav_model_open(TINY, 0, &m) != TAV_OK || tav_model_writer_init(&w) != TAV_OK)
+        return -1;
+    tav_status st = TAV_OK;
+    for (size_t i = 0; !st && i < tav_model_meta_count(m); i++) {
+        const char *k;
+        tav_meta_type t;
+        int64_t iv;
+        double dv;
+        const char *sv;
+        const char *const *items;
+        size_t n;
+        tav_model_meta_at(m, i, &k, &t);
+        if (t == TAV_META_I64 && tav_model_meta_get_i64(m, k, &iv) == TAV_OK)
+            st = tav_model_writer_set_i64(w, k, iv);
+        else if (t == TAV_META_F64 && tav_model_meta_get_f64(m, k, &dv) == TAV_OK)
+            st = tav_model_writer_set_f64(w, k, dv);
+        else if (t == TAV_META_STR && tav_model_meta_get_str(m, k, &sv) == TAV_OK)
+            st = tav_model_writer_set_str(w, k, sv);
+        else if (t == TAV_META_STR_ARRAY && tav_model_meta_get_strs(m, k, &items, &n) == TAV_OK)
+            st = tav_model_writer_set_strs(w, k, items, n);
+    }
+    for (size_t i = 0; !st && i < tav_model_tensor_count(m); i++) {
+        const tav_tensor_view *t = tav_model_tensor_at(m, i);
+        int64_t shape[TAV_MODEL_MAX_DIMS];
+        memcpy(shape, t->shape, sizeof shape);
+        if (strcmp(t->name, name) == 0)
+            shape[0] = rows;
+        st = tav_model_writer_add_tensor(w, t->name, t->dtype, t->ndim, shape, t->data, t->scales);
+    }
+    if (!st)
+        st = tav_model_writer_write(w, path);
     tav_model_writer_free(w);
     tav_model_close(m);
     return st == TAV_OK ? 0 : -1;
@@ -520,6 +566,15 @@ static void test_bad_model_contents(void)
         {"model.image_size", 72, NULL, TAV_ERR_FORMAT, "model.dec_up_levels 1", TINY_UP},
         {"model.image_size", 32, NULL, TAV_ERR_FORMAT, "dit.pos_s", TINY_UP},
         {NULL, 0, "ae.dec.up.3.1.weight", TAV_ERR_FORMAT, "ae.dec.up.3.1.weight", TINY_UP},
+        /* the text encoder's scene-position term: tiny.tavm has it
+         * (model.text_scene_pos 1), tiny_up.tavm does not (key absent) */
+        {"model.text_scene_pos", 2, NULL, TAV_ERR_FORMAT,
+         "'model.text_scene_pos' = 2 is outside 0..1", NULL},
+        {"model.text_scene_pos", -1, NULL, TAV_ERR_FORMAT, "model.text_scene_pos", NULL},
+        {NULL, 0, "text.scene_pos.weight", TAV_ERR_FORMAT,
+         "model file lacks tensor 'text.scene_pos.weight'", NULL},
+        {"model.text_scene_pos", 1, NULL, TAV_ERR_FORMAT,
+         "model file lacks tensor 'text.scene_pos.weight'", TINY_UP},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         CHECK_EQ_INT(rewrite_tiny(path, cases[i].key, cases[i].val, cases[i].drop, cases[i].src), 0);
@@ -532,6 +587,14 @@ static void test_bad_model_contents(void)
         CHECK_STR_CONTAINS(tav_last_error(), cases[i].says);
         tav_pipeline_close(p);
     }
+    /* text.scene_pos.weight [16, 32] where the configuration needs [32, 32] */
+    CHECK_EQ_INT(rewrite_tiny_rows(path, "text.scene_pos.weight", 16), 0);
+    tav_pipeline *bad = NULL;
+    CHECK_EQ_INT(tav_pipeline_open(path, &bad), TAV_ERR_FORMAT);
+    CHECK(bad == NULL);
+    CHECK_STR_CONTAINS(tav_last_error(), "tensor 'text.scene_pos.weight' is [16, 32]; the "
+                                         "configuration needs [32, 32]");
+    tav_pipeline_close(bad);
     /* and the unchanged rewrite works (the copy itself is sound) */
     const char *srcs[2] = {TINY, TINY_UP};
     for (int i = 0; i < 2; i++) {
