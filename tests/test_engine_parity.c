@@ -270,6 +270,23 @@ static void parity(const char *model_path, double text_tol, double tol, double d
     engine_close(&e);
 }
 
+/* tiny.tavm has the text encoder's scene-position term (model.text_scene_pos
+ * 1, text.scene_pos.weight [32, 32]); the parity below covers it: without
+ * the term text.emb is off by NMSE ~0.5. */
+static void test_scene_pos_config(void)
+{
+    engine e;
+    if (engine_open(&e, TINY, 1) != 0) {
+        CHECK(!"engine opens");
+        return;
+    }
+    CHECK_EQ_INT(e.cfg.text_scene_pos, 1);
+    CHECK_EQ_INT(e.te.scene_pos.n_out, e.cfg.text_width);
+    CHECK_EQ_INT(e.te.scene_pos.k, e.cfg.text_width);
+    CHECK(e.te.scene_pos.bias == NULL);
+    engine_close(&e);
+}
+
 static void test_parity_fp32(void)
 {
     parity(TINY, TOL_NMSE_FP32, TOL_NMSE_FP32, TOL_NMSE_FP32, TOL_RGB_MAX_ABS_FP32);
@@ -416,6 +433,7 @@ static void test_dec_up_config(void)
     CHECK_EQ_INT(c.dec_up_levels, 1);
     CHECK_EQ_INT(c.dec_levels, 4);
     CHECK_EQ_INT(c.dec_channels[3], 6);
+    CHECK_EQ_INT(c.text_scene_pos, 0); /* model.text_scene_pos absent: off */
     tav_model_close(m);
 }
 
@@ -435,6 +453,7 @@ int main(void)
     }
     tav_simd_init();
     printf("# int8 kernel path: %s\n", tav_simd_isa_name(tav_simd_isa()));
+    RUN(test_scene_pos_config);
     RUN(test_parity_fp32);
     RUN(test_pipeline_matches_golden);
     RUN(test_parity_int8);

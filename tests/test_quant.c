@@ -37,7 +37,7 @@
 /* Per-layer output NMSE of the tiny model with int8 weights and activations
  * on the calibration prompts: the two roundings add to ~1e-4 (measured
  * 1.6e-5..1.3e-4). 5e-4 = the default --max-nmse: no layer of the tiny
- * model may trip it (so all 46 candidates stay int8). */
+ * model may trip it (so all 47 candidates stay int8). */
 #define TOL_TINY_OUT_NMSE 5e-4
 
 /* Calibrator vs a direct recomputation with simd's reference kernels: the same
@@ -302,7 +302,8 @@ static void test_rule_on_tiny(void)
             CHECK_STR_CONTAINS(why, "1-D");
     }
     CHECK_EQ_INT(n_named, sizeof tiny_fp32 / sizeof *tiny_fp32);
-    CHECK_EQ_INT(n_cand, 46); /* 6 text + 4 dit stem + 2 x 14 block + final_mod + 6 decoder convs */
+    CHECK_EQ_INT(n_cand, 47); /* 6 text block + text.scene_pos + 4 dit stem + 2 x 14 block +
+                               * final_mod + 6 decoder convs */
 
     const char *keep[] = {"dit.blocks.*.mod.weight"};
     p.keep = keep;
@@ -374,7 +375,7 @@ static void test_convert_tiny(void)
         }
     }
     CHECK_EQ_INT(n_s8, rep.n_s8);
-    CHECK_EQ_INT(n_s8, 46);
+    CHECK_EQ_INT(n_s8, 47);
     CHECK(rep.file_bytes_out < rep.file_bytes_in / 2);
 
     /* metadata: every source key copied with its value, plus 4 quant.* keys */
@@ -500,7 +501,7 @@ static void test_max_nmse_rule(void)
         }
     }
     CHECK(kept > 0 && s8 > 0);
-    CHECK_EQ_INT(rep.n_s8 + kept, 46);
+    CHECK_EQ_INT(rep.n_s8 + kept, 47);
     tav_quant_report_free(&rep);
 }
 
@@ -863,11 +864,11 @@ static void test_report_csv(void)
         int total = 0;
         while (fgets(line, sizeof line, mem)) {
             lines++;
-            total |= strstr(line, "46 of 116 tensors int8") != NULL;
+            total |= strstr(line, "47 of 117 tensors int8") != NULL;
         }
         fclose(mem);
         CHECK(total);
-        CHECK_EQ_INT(lines, 1 + 54 + 4); /* header, 54 tensors of 2+ dims, 4 footer lines */
+        CHECK_EQ_INT(lines, 1 + 55 + 4); /* header, 55 tensors of 2+ dims, 4 footer lines */
     }
     tav_quant_report_free(&rep);
 }

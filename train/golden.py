@@ -4,11 +4,12 @@ generation with it.
     python3 -m train.golden [--out tests/data]
 
 writes
-    tests/data/tiny.tavm            the tiny model (fp32, same layout as a real model; < 1 MB)
+    tests/data/tiny.tavm            the tiny model (fp32, same layout as a real model; < 1 MB;
+                                    text_scene_pos on)
     tests/data/tiny_golden.tavm     the debug state (tensors + metadata, same file format)
     tests/data/tiny_up.tavm         the tiny model with one extra decoder level (dec_up_channels:
                                     same 4x4 latents, 2x larger frames; < 1 MB)
-    tests/data/tiny_up_golden.tavm  its debug state (the same tensors)
+    tests/data/tiny_up_golden.tavm  its debug state (the same tensors); text_scene_pos off
 
 Everything is float32, single-threaded, deterministic; running it twice gives identical bytes
 (tests/py/test_model_golden.py checks that). The tensors of the debug state are listed in
@@ -27,22 +28,26 @@ from train import model as M
 TINY_WORDS = ("a red blue gear plate moves along the conveyor press stamps drill "
               "spins close view of wide robot welds").split()
 
+# text_scene_pos on (text.scene_pos, random like every other parameter), so the golden state covers
+# the text encoder's scene-position term
 TINY_CONFIG = dict(image_size=32, fps=8, ae_channels=(8, 8, 8), latent_channels=4,
                    max_text=24, max_scenes=6, text_width=32, text_layers=1, text_heads=2,
-                   width=32, depth=2, heads=2, patch=2, mlp_ratio=4,
+                   text_scene_pos=1, width=32, depth=2, heads=2, patch=2, mlp_ratio=4,
                    sample_steps=3, cfg_scale=3.0, frames_per_scene=3)
 
 # the asymmetric autoencoder: 3 encoder levels on 32x32 frames (4x4 latents, as TINY_CONFIG) and a
-# decoder with one extra level of a width (6) unlike the others, so a wrong channel count shows
-TINY_UP_CONFIG = dict(TINY_CONFIG, image_size=64, dec_up_channels=(6,))
+# decoder with one extra level of a width (6) unlike the others, so a wrong channel count shows;
+# text_scene_pos off, so a golden covers a file without it (model.text_scene_pos absent)
+TINY_UP_CONFIG = dict(TINY_CONFIG, image_size=64, dec_up_channels=(6,), text_scene_pos=0)
 
 GOLDEN_PROMPT = "a red gear moves along the conveyor | Close view: the press stamps a blue plate"
 GOLDEN_SEED = 42
 
 
 def tiny_model(config=TINY_CONFIG):
-    """The tiny model with every parameter random (including the adaLN-Zero ones that a
-    fresh model starts at zero), so every op of the forward pass shows in the golden state."""
+    """The tiny model with every parameter random (including the adaLN-Zero ones and
+    text.scene_pos that a fresh model starts at zero), so every op of the forward pass shows
+    in the golden state."""
     torch.manual_seed(1234)
     cfg = M.ModelConfig(**config)
     tok = M.Tokenizer(TINY_WORDS)

@@ -38,12 +38,12 @@ absent usage_writes_nothing "$T/a.tavm"
 # a good run
 t tiny 0 ./tav quantize "$TINY" "$T/tiny-int8.tavm" --report "$T/report.csv"
 has tiny_table "dit.blocks.0.attn_s.q.weight"
-has tiny_totals "46 of 116 tensors int8"
+has tiny_totals "47 of 117 tensors int8"
 has tiny_calib_honest "calibration:"
 t tiny_reads_back 0 ./tav info -v "$T/tiny-int8.tavm"
-has tiny_s8 "s8       46 tensors"
+has tiny_s8 "s8       47 tensors"
 has tiny_provenance "quant.source_sha256"
-if [ "$(wc -l < "$T/report.csv")" -eq 117 ] && head -1 "$T/report.csv" | grep -q '^tensor,shape,'; then
+if [ "$(wc -l < "$T/report.csv")" -eq 118 ] && head -1 "$T/report.csv" | grep -q '^tensor,shape,'; then
     echo "PASS quantize_report_csv"; else echo "FAIL quantize_report_csv"; cat "$T/report.csv"; fi
 
 # --keep: every dit.* tensor stays f32
@@ -51,7 +51,7 @@ t keep 0 ./tav quantize --keep 'dit.*' --keep 'ae.*' "$TINY" "$T/keep.tavm"
 ./tav info -v "$T/keep.tavm" >"$OUT" 2>&1
 if grep -E '^ +[0-9]+ +(dit|ae)\.' "$OUT" | grep -q ' s8 '; then
     echo "FAIL quantize_keep_applied"; grep ' s8 ' "$OUT"; else echo "PASS quantize_keep_applied"; fi
-has keep_text_still_int8 "s8        6 tensors"
+has keep_text_still_int8 "s8        7 tensors"
 
 # calibration: output NMSE measured on prompts through the fp32 engine
 t calib_default 0 ./tav quantize "$TINY" "$T/c.tavm" --report "$T/c.csv"
