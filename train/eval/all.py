@@ -41,10 +41,19 @@ def stage_steps(ck):
     return (torch.load(ck, map_location="cpu").get("info") or {}).get("steps")
 
 
+def file_id(path):
+    """The first 8 hex digits of a file's SHA-256: two trainings that stop at the same step
+    count still get different export names and run directories."""
+    import hashlib
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:8]
+
+
 def model_file(stage, out, tav):
-    """Exports (or quantises) a stage's model file -> (path, tag "step<N>[_up]", why-missing).
-    Files are named by the stage file's step count, so a stage file that is still being
-    updated (interim weights) never mixes with an older export or older results."""
+    """Exports (or quantises) a stage's model file -> (path, tag "step<N>-<id>[_up]",
+    why-missing). Files are named by the stage file's step count and content, so a stage file
+    that is still being updated (interim weights) or retrained never mixes with an older
+    export or older results."""
     src = "distill" if stage == "distill-int8" else stage
     ck = os.path.join(CKPT, f"{src}.pt")
     if not os.path.exists(ck):
@@ -54,7 +63,7 @@ def model_file(stage, out, tav):
     # train.make_model exports it), so its rows are evaluated that way: tag "_up".
     up = os.path.join(CKPT, "ae_up.pt")
     dec = ["--decoder", up] if src == "distill" and os.path.exists(up) else []
-    tag = f"step{steps}" + ("_up" if dec else "")
+    tag = f"step{steps}-{file_id(ck)}" + ("_up" if dec else "")
     f32 = os.path.join(out, f"{src}_{tag}.tavm")
     if not os.path.exists(f32):
         subprocess.run([sys.executable, "-m", "train.export", "--stage", src, "--out", f32] + dec,
@@ -109,7 +118,8 @@ def main(argv=None):
             missing.append(why)
             continue
         d = os.path.join(a.out, f"{st}_{tag}")
-        label = f"{LABELS[st]}, " + tag.replace("step", "step ").replace("_up", up_label())
+        steps_part = tag.split("-")[0].replace("step", "step ")
+        label = f"{LABELS[st]}, {steps_part}" + (up_label() if tag.endswith("_up") else "")
         run.main(["--model", f, "--out", d, "--label", label] + common)
         runs.append(d)
     for i, spec in enumerate(a.checkpoint):
