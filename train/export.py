@@ -82,7 +82,8 @@ def export_model(m, path, stage="tiny", with_encoder=False, dtype="f32"):
 
 
 def import_model(path):
-    """-> (TavModel float32, meta). Tensors absent from the file (the encoder) keep their init."""
+    """-> (TavModel float32, meta). The encoder (training only) may be absent and keeps its
+    init; any other missing tensor is an error, as in the C engine."""
     f = tavm.read(path)
     meta = f.meta
     if meta.get("model.arch") != ARCH:
@@ -105,6 +106,10 @@ def import_model(path):
             raise ValueError(f"{path}: unexpected tensor {name!r}")
         a = torch.from_numpy(t.dequantize().copy()).reshape(sd[name].shape)
         sd[name] = a
+    missing = [k for k in sd if k not in f.tensors and not k.startswith("ae.enc.")]
+    if missing:
+        raise ValueError(f"{path}: model file lacks tensor {missing[0]!r}"
+                         + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
     m.load_state_dict(sd)
     return m, meta
 

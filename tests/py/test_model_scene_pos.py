@@ -78,6 +78,16 @@ class TestScenePos(unittest.TestCase):
         self.assertNotIn("model.text_scene_pos", g.meta)
         self.assertNotIn("text.scene_pos.weight", g.tensors)
 
+    def test_import_refuses_a_file_without_the_tensor(self):
+        m = golden.tiny_model()
+        sd = {k: v for k, v in m.state_dict().items()
+              if not k.startswith("ae.enc.") and k != "text.scene_pos.weight"}
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "m.tavm")
+            export.write_tensors(p, export._meta(m.cfg, m.tok, "tiny"), sd)
+            with self.assertRaisesRegex(ValueError, "lacks tensor 'text.scene_pos.weight'"):
+                export.import_model(p)
+
     def test_golden_files(self):
         data = os.path.join(os.path.dirname(__file__), "..", "data")
         tiny, up = (tavm.read(os.path.join(data, n)) for n in ("tiny.tavm", "tiny_up.tavm"))
