@@ -146,6 +146,8 @@ void tav_linear_free(tav_linear *l)
     l->pw = NULL;
     tav_free(l->w_owned);
     l->w_owned = NULL;
+    l->w = NULL; /* may have pointed at w_owned; a freed layer is unloaded */
+    l->bias = NULL;
 }
 
 /* ---------------------------------------------------------------- forward */
@@ -192,11 +194,26 @@ static void f32_tile(void *ctx, int tile, int worker)
     apply_act(y, (size_t)rows * l->n_out, j->act);
 }
 
+/* A layer with neither an fp32 view nor packed int8 weights was never
+ * loaded (a zeroed struct) or has been freed: running it would leave y
+ * unwritten and report success, so it is an error instead. */
+static tav_status check_loaded(const tav_linear *l)
+{
+    if (l->w || l->pw)
+        return TAV_OK;
+    return tav_fail(TAV_ERR_INTERNAL,
+                    "linear '%s' has no weights: it was never loaded with tav_linear_init",
+                    l->name[0] ? l->name : "(unnamed)");
+}
+
 tav_status tav_linear_forward(const tav_linear *l, const float *x, int m, float *y, tav_act act,
                               tav_pool *pool, const tav_linear_scratch *s)
 {
     if (m < 1)
         return TAV_OK;
+    tav_status st = check_loaded(l);
+    if (st != TAV_OK)
+        return st;
     if (l->pw) {
         size_t need = tav_linear_scratch_bytes(l, m);
         if (!s || s->bytes < need)
@@ -373,6 +390,9 @@ tav_status tav_linear_conv3x3(const tav_linear *l, const float *in, int Hs, int 
         return TAV_OK;
     if (!l->tap_major)
         return tav_fail(TAV_ERR_INTERNAL, "'%s' is not a 3x3 convolution layer", l->name);
+    tav_status st = check_loaded(l);
+    if (st != TAV_OK)
+        return st; /* before conv_few_out, which would read l->w */
     conv_src c = {in, Hs, Ws, up, l->k / 9, p0};
     if (l->pw && l->k <= TAV_GEMM_SEGS_MAX_K) {
         size_t need = tav_linear_scratch_bytes(l, m);

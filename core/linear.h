@@ -78,6 +78,8 @@ tav_status tav_linear_init_conv3x3(tav_linear *l, const tav_model *m, const char
 
 /* Checks the layer is [n_out, k]; TAV_ERR_FORMAT naming it otherwise. */
 tav_status tav_linear_expect(const tav_linear *l, int n_out, int k);
+/* Frees what l owns and drops its weight views: afterwards l is unloaded
+ * (tav_linear_forward on it is TAV_ERR_INTERNAL). NULL or zeroed l is fine. */
 void tav_linear_free(tav_linear *l);
 
 /* 1 if the layer runs on the int8 path. */
@@ -88,7 +90,10 @@ size_t tav_linear_scratch_bytes(const tav_linear *l, int m);
 
 /* y [m, n_out] = act(x [m, k] W^T + b). x and y must not overlap. s may be
  * NULL on the fp32 path; on the int8 path it must hold
- * tav_linear_scratch_bytes(l, m) bytes (else TAV_ERR_INTERNAL). pool may be
+ * tav_linear_scratch_bytes(l, m) bytes (else TAV_ERR_INTERNAL). A layer
+ * that holds no weights (never loaded by tav_linear_init, e.g. a zeroed
+ * struct, or freed) is TAV_ERR_INTERNAL naming it, for any m >= 1; m < 1
+ * is a no-op. pool may be
  * NULL. Called from inside a pool tile, the tiles run serially in that
  * thread (threadpool.h's nesting rule). */
 tav_status tav_linear_forward(const tav_linear *l, const float *x, int m, float *y, tav_act act,
@@ -101,7 +106,9 @@ tav_status tav_linear_forward(const tav_linear *l, const float *x, int m, float 
  * col[p][(ky*3 + kx)*cin + ci] (l from tav_linear_init_conv3x3), but int8
  * layers make those rows per GEMM panel while they are used (the m x k
  * matrix is never written; k <= 1024); fp32 layers (and a k beyond that)
- * write them into col (m * k floats) first. Scratch: tav_linear_scratch_bytes(l, m). */
+ * write them into col (m * k floats) first. Scratch: tav_linear_scratch_bytes(l, m).
+ * TAV_ERR_INTERNAL for a layer not from tav_linear_init_conv3x3 or without
+ * weights (as tav_linear_forward); m < 1 is a no-op. */
 /* fp32 layers with n_out <= 4 and cin a multiple of 16 (the decoder's
  * conv_out) are the exception: computed directly in a fixed order of their
  * own (core/linear.c, conv_few_out), not through sgemm; they match the im2col

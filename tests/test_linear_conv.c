@@ -4,6 +4,7 @@
  * tav_gemm_s8_f32. Exact bytes on every kernel path, with and without the
  * 2x upsample, for whole maps and partial bands, channel counts that the
  * fused AVX-512 kernel takes (multiples of 16) and ones it declines.
+ * Also: a layer never loaded (or freed) is an error, not a silent no-op.
  */
 #include "check.h"
 #include "core/linear.h"
@@ -201,6 +202,62 @@ static void test_conv_errors(void)
     tav_gemm_free_weights(pw);
 }
 
+/* a layer that was never loaded (zeroed), or has been freed, is an error
+ * naming it, not a silent no-op that leaves y unwritten */
+static void test_linear_unloaded(void)
+{
+    tav_linear l;
+    memset(&l, 0, sizeof l);
+    float x[2 * 9] = {0}, y[2 * 3], col[9 * 16];
+    for (int i = 0; i < 2 * 3; i++)
+        y[i] = -1.0f;
+    CHECK_EQ_INT(tav_linear_forward(&l, x, 2, y, TAV_ACT_NONE, NULL, NULL), TAV_ERR_INTERNAL);
+    CHECK_STR_CONTAINS(tav_last_error(), "'(unnamed)' has no weights");
+    CHECK(y[0] == -1.0f && y[5] == -1.0f); /* nothing written */
+    CHECK_EQ_INT(tav_linear_forward(&l, x, 0, y, TAV_ACT_NONE, NULL, NULL), TAV_OK); /* no rows */
+    snprintf(l.name, sizeof l.name, "dit.patch_in");
+    l.n_out = 3;
+    l.k = 9;
+    CHECK_EQ_INT(tav_linear_forward(&l, x, 1, y, TAV_ACT_NONE, NULL, NULL), TAV_ERR_INTERNAL);
+    CHECK_STR_CONTAINS(tav_last_error(), "'dit.patch_in' has no weights");
+    /* a conv layer with the direct few-output shape used to read l->w = NULL */
+    l.k = 9 * 16;
+    l.tap_major = 1;
+    float in[16] = {0};
+    CHECK_EQ_INT(tav_linear_conv3x3(&l, in, 1, 1, 0, 0, 1, y, TAV_ACT_NONE, col, NULL, NULL),
+                 TAV_ERR_INTERNAL);
+    CHECK_STR_CONTAINS(tav_last_error(), "never loaded");
+
+    /* fp32 and int8 layers run, then are unloaded by tav_linear_free */
+    float w[3 * 9];
+    int8_t wq[3 * 9];
+    float ws[3] = {0.5f, 0.25f, 1.0f};
+    for (int i = 0; i < 3 * 9; i++) {
+        w[i] = 0.01f * (float)(i + 1);
+        wq[i] = (int8_t)(i - 13);
+        x[i % 9] = 1.0f;
+    }
+    memset(&l, 0, sizeof l);
+    snprintf(l.name, sizeof l.name, "test.fc");
+    l.n_out = 3;
+    l.k = 9;
+    l.w = w;
+    CHECK_EQ_INT(tav_linear_forward(&l, x, 1, y, TAV_ACT_NONE, NULL, NULL), TAV_OK);
+    CHECK(fabsf(y[0] - 0.45f) < 1e-6f); /* 0.01 * (1 + ... + 9) */
+    tav_linear_free(&l);
+    CHECK_EQ_INT(tav_linear_forward(&l, x, 1, y, TAV_ACT_NONE, NULL, NULL), TAV_ERR_INTERNAL);
+    CHECK_STR_CONTAINS(tav_last_error(), "'test.fc' has no weights");
+    CHECK_EQ_INT(tav_gemm_pack_weights(wq, ws, NULL, 3, 9, TAV_ISA_SCALAR, &l.pw), TAV_OK);
+    size_t sb = tav_linear_scratch_bytes(&l, 1);
+    tav_linear_scratch s = {tav_malloc(sb), sb};
+    CHECK(s.buf != NULL);
+    CHECK_EQ_INT(tav_linear_forward(&l, x, 1, y, TAV_ACT_NONE, NULL, &s), TAV_OK);
+    tav_linear_free(&l);
+    CHECK(l.pw == NULL);
+    CHECK_EQ_INT(tav_linear_forward(&l, x, 1, y, TAV_ACT_NONE, NULL, &s), TAV_ERR_INTERNAL);
+    tav_free(s.buf);
+}
+
 int main(void)
 {
     for (int i = 0; i < TAV_ISA_COUNT; i++) {
@@ -212,5 +269,6 @@ int main(void)
         check_run(name, test_conv_matches_im2col);
     }
     RUN(test_conv_errors);
+    RUN(test_linear_unloaded);
     return check_summary();
 }
