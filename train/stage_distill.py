@@ -1,7 +1,7 @@
 """Stage 4: step distillation to a <=4-step student with guidance folded in ("reflow" on teacher
 pairs, Liu et al. 2022; Luhman & Luhman 2021).
 
-    python3 -m train.stage_distill [--pairs 1200] [--minutes 75] [--steps 3000] [--lr 2e-4] [--threads 1]
+    python3 -m train.stage_distill [--pairs 1600] [--minutes 60] [--steps 3500] [--lr 2e-4] [--threads 1]
 
 Teacher: train/checkpoints/tav.pt sampled with its default steps and CFG scale. Phase 1 draws
 (noise eps, prompt) pairs with the TAV stage's scene-count mix and records the teacher's sample
@@ -38,8 +38,8 @@ def random_prompt(rng, n):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="distil the TAV model into a 4-step student")
-    Dn.add_args(ap, minutes=75, steps=3000, lr=2e-4, threads=1)
-    ap.add_argument("--pairs", type=int, default=1200)
+    Dn.add_args(ap, minutes=60, steps=3500, lr=2e-4, threads=1)
+    ap.add_argument("--pairs", type=int, default=1600)
     ap.add_argument("--teacher", default=os.path.join(Cm.CKPT, "tav.pt"))
     ap.add_argument("--shard", type=int, default=0,
                     help="K >= 1: phase 1 only, drawing --pairs teacher pairs into pairs.K.pt (run "

@@ -1,7 +1,7 @@
 """Stage 3: transition-aware (TAV) post-training on multi-scene clips, mixed with single-scene
 clips (25% of steps) so the model does not forget them.
 
-    python3 -m train.stage_tav [--minutes 80] [--steps 16000] [--lr 5e-4] [--threads 1]
+    python3 -m train.stage_tav [--minutes 115] [--steps 36000] [--lr 5e-4] [--threads 1]
                                [--init STAGE_FILE] [--no-scene-pos] [--name NAME]
 
 Starts from train/checkpoints/base.pt; renders (once) 3000 clips of 2..6 scenes (each scene 8..16
@@ -9,8 +9,11 @@ frames, 12 per scene on average, hard cuts), encodes them with the frozen autoen
 lists one caption per scene joined with ' | '; the cut positions are never given. Writes
 train/checkpoints/tav.pt (fp16 EMA weights) with the sampler's default guidance scale CFG_SCALE
 (6.0: measured best of 1/3/6/9 on single-scene prompts, docs/model.md "Guidance scale").
-Resumes from train/runs/tav/. The shipped tav.pt ran 4,000 steps (schedule of 4,000), then
-resumed with --steps 22000 --minutes 65 and stopped by time at 16,181 (docs/model.md).
+Resumes from train/runs/tav/. The text encoder gains text.scene_pos (zero init) unless
+--no-scene-pos. The LR schedule anneals over whichever budget runs out first (--time-schedule
+is on by default here). The shipped tav.pt ran 4,000 steps (schedule of 4,000), resumed with
+--steps 22000 --minutes 65 to 16,181 (stopped by time), then was continued with scene positions
+(`--init <that file> --lr 3e-4 --steps 36181 --minutes 65`) to 36,181 (docs/model.md).
 """
 import argparse
 import os
@@ -24,7 +27,8 @@ CFG_SCALE = 6.0
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="transition-aware post-training on multi-scene clips")
-    Dn.add_args(ap, minutes=80, steps=16000, lr=5e-4, threads=1)
+    Dn.add_args(ap, minutes=115, steps=36000, lr=5e-4, threads=1)
+    ap.set_defaults(time_schedule=True)
     ap.add_argument("--init", default=os.path.join(Cm.CKPT, "base.pt"),
                     help="stage file to start from (a TAV stage file: continue its step count)")
     ap.add_argument("--no-scene-pos", dest="scene_pos", action="store_false",
