@@ -211,6 +211,16 @@ class Timer:
         return time.process_time() - self.c0
 
 
+def budget_lr(step, start, steps, base, wall_s=0.0, minutes=None, warmup=200):
+    """The LR of a run that began at `start` and ends at `steps` or, when minutes is given
+    (--time-schedule), at the wall-clock budget if that comes first: the cosine follows
+    whichever of the two is further along, so the LR reaches its floor as the run ends."""
+    done = step - start
+    if minutes:
+        done = max(done, int(wall_s / (minutes * 60) * (steps - start)))
+    return cosine_lr(done, steps - start, base, warmup=warmup)
+
+
 def cosine_lr(step, total, base, warmup=100, floor=0.1):
     if step < warmup:
         return base * (step + 1) / warmup

@@ -139,10 +139,8 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
                       smooth=100, logy=False)
 
     while step < a.steps and timer.wall() < a.minutes * 60:
-        done = step - start
-        if a.time_schedule:    # anneal by whichever budget runs out first, steps or minutes
-            done = max(done, int(timer.wall() / (a.minutes * 60) * (a.steps - start)))
-        lr = Cm.cosine_lr(done, a.steps - start, a.lr, warmup=200)
+        lr = Cm.budget_lr(step, start, a.steps, a.lr, timer.wall(),
+                          a.minutes if a.time_schedule else None)
         for pg in opt.param_groups:
             pg["lr"] = lr
         n = int(rng.choice(ns, p=pr))

@@ -122,3 +122,21 @@ class TestModel(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestSchedule(unittest.TestCase):
+    def test_budget_lr(self):
+        from train import common as Cm
+        # steps only: warm-up from the run's own start, then the cosine down to the floor
+        self.assertAlmostEqual(Cm.budget_lr(16000, 16000, 20000, 1e-3), 1e-3 / 200)
+        self.assertAlmostEqual(Cm.budget_lr(16200, 16000, 20000, 1e-3), 1e-3)
+        self.assertAlmostEqual(Cm.budget_lr(20000, 16000, 20000, 1e-3), 1e-4)
+        # the wall-clock budget further along than the steps: it sets the point on the cosine
+        half = Cm.budget_lr(16500, 16000, 20000, 1e-3, wall_s=30 * 60, minutes=60)
+        self.assertAlmostEqual(half, Cm.cosine_lr(2000, 4000, 1e-3, warmup=200))
+        self.assertAlmostEqual(Cm.budget_lr(16500, 16000, 20000, 1e-3, wall_s=3600, minutes=60), 1e-4)
+        # steps further along than the clock: the steps set it; no minutes: the clock is ignored
+        self.assertEqual(Cm.budget_lr(19000, 16000, 20000, 1e-3, wall_s=60, minutes=60),
+                         Cm.budget_lr(19000, 16000, 20000, 1e-3))
+        self.assertEqual(Cm.budget_lr(16500, 16000, 20000, 1e-3, wall_s=3600),
+                         Cm.budget_lr(16500, 16000, 20000, 1e-3))
