@@ -120,10 +120,6 @@ class TestModel(unittest.TestCase):
             self.assertTrue(torch.equal(sd1[k], sd2[k]), k)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class TestSchedule(unittest.TestCase):
     def test_budget_lr(self):
         from train import common as Cm
@@ -140,3 +136,7 @@ class TestSchedule(unittest.TestCase):
                          Cm.budget_lr(19000, 16000, 20000, 1e-3))
         self.assertEqual(Cm.budget_lr(16500, 16000, 20000, 1e-3, wall_s=3600),
                          Cm.budget_lr(16500, 16000, 20000, 1e-3))
+
+
+if __name__ == "__main__":
+    unittest.main()
