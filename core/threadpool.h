@@ -7,9 +7,13 @@
  *   tav_pool_free(pool);
  *
  * The pool is created once per process (or per pipeline) and reused by every
- * tiled computation: GEMM output tiles, attention heads, VAE tiles. Workers
- * sleep on a condition variable between jobs; within a job, tiles are handed
- * out dynamically by an atomic counter, so a slow core simply takes fewer.
+ * tiled computation: GEMM output tiles, attention heads, VAE tiles. Within a
+ * job, tiles are handed out dynamically by an atomic counter, so a slow core
+ * simply takes fewer: the caller takes them from the front (0, 1, ...), the
+ * workers from the back (n-1, n-2, ...), so on two threads each one works
+ * through a contiguous range. Between jobs a worker polls for up to ~200 us
+ * (waking a sleeping thread took 70-170 us on the 2-vCPU VM), then sleeps
+ * on a condition variable.
  *
  * Determinism contract: the scheduler only decides WHICH thread computes a
  * tile, never how. A tile function that computes its whole output tile alone,
@@ -30,7 +34,9 @@ typedef void (*tav_pool_tile_fn)(void *ctx, int tile, int worker);
 
 /* Multiply-adds below which the engine's kernels (int8 GEMM, fp32 linears,
  * attention) run in the caller even when given a pool: handing a job to a
- * worker costs ~10-20 us on an idle machine, and on a shared one a worker
+ * worker costs ~10-20 us on an idle machine (70-170 us to wake a sleeping
+ * worker on the 2-vCPU VM; ~1 us while it still polls after the previous
+ * job, see threadpool.c), and on a shared one a worker
  * that took a tile and was then preempted holds the caller up for a
  * scheduler time slice. 32 M is ~50-100 us of int8 GEMM on one core; every
  * DiT product of the shipped 64x64 model is below it (measured on the

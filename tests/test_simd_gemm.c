@@ -336,6 +336,7 @@ static void test_gemm_errors(void)
 }
 
 static void test_pool_tiles(void);
+static void test_pool_many_tiles(void);
 
 int main(void)
 {
@@ -362,6 +363,7 @@ int main(void)
     }
     RUN(test_gemm_errors);
     RUN(test_pool_tiles);
+    RUN(test_pool_many_tiles);
     return check_summary();
 }
 
@@ -449,4 +451,46 @@ static void test_pool_tiles(void)
     pool = NULL;
     CHECK(pool == NULL);
     CHECK_EQ_INT(tav_pool_size(NULL), 1);
+}
+
+/* More tiles than one job's claim counter holds (2^20 - 1: the pool runs
+ * them as several jobs), and many short jobs in a row (workers polling
+ * between jobs, caller from the front, workers from the back): every tile
+ * exactly once. */
+typedef struct {
+    unsigned char *hits;
+    int size, bad_worker;
+} many_ctx;
+
+static void many_tile(void *ctx, int tile, int worker)
+{
+    many_ctx *c = ctx;
+    __atomic_fetch_add(&c->hits[tile], 1, __ATOMIC_RELAXED);
+    if (worker < 0 || worker >= c->size)
+        __atomic_store_n(&c->bad_worker, 1, __ATOMIC_RELAXED);
+}
+
+static void test_pool_many_tiles(void)
+{
+    const int n = (1 << 20) + 1000;
+    many_ctx c = {.hits = tav_calloc((size_t)n, 1), .size = 2};
+    CHECK(c.hits != NULL);
+    tav_pool *pool = NULL;
+    CHECK_EQ_INT(tav_pool_init(2, &pool), TAV_OK);
+    tav_pool_run_tiles(pool, n, many_tile, &c);
+    int wrong = 0;
+    for (int t = 0; t < n; t++)
+        wrong += c.hits[t] != 1;
+    CHECK_EQ_INT(wrong, 0);
+    CHECK_EQ_INT(c.bad_worker, 0);
+    for (int rep = 0; rep < 2000; rep++) { /* back-to-back small jobs */
+        int m = 2 + rep % 9;
+        memset(c.hits, 0, (size_t)m);
+        tav_pool_run_tiles(pool, m, many_tile, &c);
+        for (int t = 0; t < m; t++)
+            wrong += c.hits[t] != 1;
+    }
+    CHECK_EQ_INT(wrong, 0);
+    tav_pool_free(pool);
+    tav_free(c.hits);
 }
