@@ -171,6 +171,11 @@ def part_a(d, port):
         if d.find_element(By.ID, "run-title").text == "Your video is ready":
             break
         time.sleep(0.05)
+    # the page may finish between this loop's width read and its title read: read the bar
+    # once more, so a run that ended in that gap still shows its final width
+    w = d.execute_script("return parseFloat(document.getElementById('bar').style.width)||0")
+    if w != widths[-1]:
+        widths.append(w)
     inc = [w for w in widths if 0 < w < 100]
     eta = any("left" in s for s in seen_status)
     if len(inc) >= 3 and inc == sorted(inc) and widths[-1] == 100 and eta:
