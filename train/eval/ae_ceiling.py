@@ -9,7 +9,6 @@ scene specs and seeds, 12 frames per scene, 64x64), judges each scene as rendere
 reconstructed, and prints per-attribute accuracy and the mean of 4 for both.
 """
 import argparse
-import json
 import os
 
 import numpy as np
@@ -18,6 +17,7 @@ import torch
 from train import common as Cm
 from train import model as M
 from train.eval import classifier as J
+from train.eval import prompts as P
 from train.eval import run as R
 
 PROMPTS = os.path.join(Cm.ROOT, "tests", "data", "eval_prompts.jsonl")
@@ -48,9 +48,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     Cm.setup_torch(a.threads)
     ae, cfg = load_ae(a.stage_file)
-    with open(PROMPTS) as f:
-        every = [json.loads(line) for line in f if line.strip()]
-    recs = [r for n in range(1, 7) for r in [x for x in every if x["n_scenes"] == n][:a.per_count]]
+    recs = R.select(P.load(PROMPTS), range(1, 7), a.per_count)
     judge = J.load()
     x_ren, x_rec, truth = [], [], []
     for rec in recs:

@@ -12,7 +12,6 @@ rate, the mean generated scenes and the mean-of-4 adherence. A ranking with few 
 the evaluation of docs/results.md (`make eval`).
 """
 import argparse
-import json
 import os
 import shutil
 import tempfile
@@ -23,6 +22,7 @@ import numpy as np
 from train import common as Cm
 from train import denoise as Dn
 from train.eval import classifier as J
+from train.eval import prompts as P
 from train.eval import run as R
 
 PROMPTS = os.path.join(Cm.ROOT, "tests", "data", "eval_prompts.jsonl")
@@ -55,9 +55,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     Cm.setup_torch(a.threads)
     counts = [int(c) for c in a.counts.split(",")]
-    with open(PROMPTS) as f:
-        every = [json.loads(line) for line in f if line.strip()]
-    recs = [r for n in counts for r in [x for x in every if x["n_scenes"] == n][:a.per_count]]
+    recs = R.select(P.load(PROMPTS), counts, a.per_count)
     judge = J.load()
     tmp = tempfile.mkdtemp()
     tav = R.stable_tav(a.tav, tmp)
