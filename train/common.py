@@ -85,10 +85,13 @@ ZERO_INIT_ADDITIONS = ("text.scene_pos.weight",)
 
 def load_fp16(path, cfg_overrides=None):
     """-> TavModel in float32 from a committed stage file. cfg_overrides may switch on a
-    feature the file predates (text_scene_pos); its new parameters start at zero."""
+    feature the file predates (text_scene_pos; its new parameters start at zero) or ask for a
+    smaller DiT patch (the weights are carried over by train.repatch)."""
     ck = torch.load(path, map_location="cpu")
     d = dict(ck["cfg"])
-    d.update(cfg_overrides or {})
+    over = dict(cfg_overrides or {})
+    patch = over.pop("patch", d["patch"])
+    d.update(over)
     cfg = M.ModelConfig.from_dict(d)
     tok = M.Tokenizer([w for w in ck["vocab"] if w not in M.SPECIALS])
     assert tok.itos == ck["vocab"], "vocabulary order changed"
@@ -98,6 +101,9 @@ def load_fp16(path, cfg_overrides=None):
     bad = [k for k in res.missing_keys if k not in ZERO_INIT_ADDITIONS] + list(res.unexpected_keys)
     if bad:
         raise ValueError(f"{path}: state does not match the model: {bad[:5]}")
+    if patch != cfg.patch:
+        from train.repatch import repatch
+        m = repatch(m, patch)
     return m, ck.get("info", {})
 
 

@@ -33,6 +33,8 @@ def main(argv=None):
                     help="stage file to start from (a TAV stage file: continue its step count)")
     ap.add_argument("--no-scene-pos", dest="scene_pos", action="store_false",
                     help="keep the initial model's text encoder without text.scene_pos")
+    ap.add_argument("--patch", type=int,
+                    help="re-patch the initial model's DiT to this patch size (train.repatch)")
     ap.add_argument("--name", default="tav",
                     help="run directory and stage file to write (train/checkpoints/NAME.pt)")
     a = ap.parse_args(argv)
@@ -43,7 +45,15 @@ def main(argv=None):
     sets = {1: single, 2: tav, 3: tav, 4: tav, 5: tav, 6: tav}
     probs = {1: 0.25, 2: 0.15, 3: 0.15, 4: 0.15, 5: 0.15, 6: 0.15}
     Dn.train_stage("tav", a, sets, a.init, ["ae.", "text.", "dit."], probs, cfg_scale=CFG_SCALE,
-                   cfg_overrides={"text_scene_pos": 1} if a.scene_pos else None, name=a.name)
+                   cfg_overrides=overrides(a), name=a.name)
+
+
+def overrides(a):
+    """The configuration this run changes over its initial stage file."""
+    o = {"text_scene_pos": 1} if a.scene_pos else {}
+    if a.patch:
+        o["patch"] = a.patch
+    return o or None
 
 
 if __name__ == "__main__":
