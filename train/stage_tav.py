@@ -2,9 +2,9 @@
 clips (25% of steps) so the model does not forget them.
 
     python3 -m train.stage_tav [--minutes 115] [--steps 36000] [--lr 5e-4] [--threads 1]
-                               [--init STAGE_FILE] [--no-scene-pos] [--name NAME]
+                               [--init STAGE_FILE] [--no-scene-pos] [--patch P] [--name NAME]
 
-Starts from train/checkpoints/base.pt; renders (once) 3000 clips of 2..6 scenes (each scene 8..16
+Starts from train/checkpoints/base.pt; renders (once) 1,500 clips of 2..6 scenes (each scene 8..16
 frames, 12 per scene on average, hard cuts), encodes them with the frozen autoencoder. The prompt
 lists one caption per scene joined with ' | '; the cut positions are never given. Writes
 train/checkpoints/tav.pt (fp16 EMA weights) with the sampler's default guidance scale CFG_SCALE
@@ -13,7 +13,10 @@ Resumes from train/runs/tav/. The text encoder gains text.scene_pos (zero init) 
 --no-scene-pos. The LR schedule anneals over whichever budget runs out first (--time-schedule
 is on by default here). The shipped tav.pt ran 4,000 steps (schedule of 4,000), resumed with
 --steps 22000 --minutes 65 to 16,181 (stopped by time), then was continued with scene positions
-(`--init <that file> --lr 3e-4 --steps 36181 --minutes 65`) to 36,181 (docs/model.md).
+(`--init <that file> --lr 3e-4 --steps 36181 --minutes 65`) to 36,181, and once more
+(`--init train/checkpoints/tav.pt --name tav_next --lr 2e-4 --steps 56181 --minutes 25`, stopped
+by time) to 44,682 (docs/model.md). --patch re-patches the initial DiT (train.repatch; the
+patch-1 experiment in docs/model.md).
 """
 import argparse
 import os
