@@ -109,7 +109,8 @@ def main(argv=None):
         emb, mask = student.encode_text([pairs[i][0] for i in idx])
         v = student.dit((1 - t) * x0 + t * eps, tau, emb, mask)
         loss = F.mse_loss(v, eps - x0)
-        lr = Cm.cosine_lr(step, a.steps, a.lr, warmup=50)
+        lr = Cm.budget_lr(step, 0, a.steps, a.lr, timer.wall(),
+                          a.minutes if a.time_schedule else None, warmup=50)
         for g in opt.param_groups:
             g["lr"] = lr
         opt.zero_grad()
