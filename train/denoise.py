@@ -76,7 +76,8 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
                 cfg_scale=None, cfg_overrides=None, name=None):
     """sets: {n_scenes: ClipSampler}; n_scene_probs: {n_scenes: probability}; cfg_scale: the
     sampler's default guidance scale stored with the result (None: keep the initial model's);
-    cfg_overrides: configuration switched on over the initial model's (text_scene_pos).
+    cfg_overrides: configuration changed over the initial model's (text_scene_pos, patch;
+    Cm.load_fp16).
     When the initial stage file is this stage's own result (a later run continuing it, e.g.
     `--init train/checkpoints/tav.pt`), steps, wall and CPU time continue from its counts; the
     optimiser starts fresh, with its own warm-up. name: the run directory and stage file to
