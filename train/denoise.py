@@ -73,7 +73,7 @@ def sheet(m, prompts, path, seed=0, every=1, **kw):
 
 
 def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_per_step=96 * 16,
-                cfg_scale=None, cfg_overrides=None, name=None):
+                cfg_scale=None, cfg_overrides=None, name=None, piece_weight=0.0):
     """sets: {n_scenes: ClipSampler}; n_scene_probs: {n_scenes: probability}; cfg_scale: the
     sampler's default guidance scale stored with the result (None: keep the initial model's);
     cfg_overrides: configuration changed over the initial model's (text_scene_pos, patch;
@@ -81,7 +81,10 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
     When the initial stage file is this stage's own result (a later run continuing it, e.g.
     `--init train/checkpoints/tav.pt`), steps, wall and CPU time continue from its counts; the
     optimiser starts fresh, with its own warm-up. name: the run directory and stage file to
-    write (default: the stage's own; another name keeps an experiment off the committed file)."""
+    write (default: the stage's own; another name keeps an experiment off the committed file).
+    piece_weight: weight the loss by 1 + piece_weight * (piece coverage) on latent pixels (the
+    samplers need piece masks, latents.piece_mask_set); the CSV's loss column stays the plain
+    MSE so curves compare across runs, the weighted loss goes to loss_w."""
     Cm.setup_torch(a.threads)
     name = name or stage
     d = Cm.run_dir(name)
@@ -114,7 +117,8 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
     start = int(extra.get("start", 0))        # the LR schedule runs from here to a.steps
     print(f"{stage}: text {M.count_params(m.text)}, dit {M.count_params(m.dit)}, "
           f"ae {M.count_params(m.ae)} params; resume at step {step}", flush=True)
-    log = Cm.CsvLog(os.path.join(d, "loss.csv"), ["step", "loss", "n_scenes", "lr", "wall_s", "cpu_s"])
+    cols = ["step", "loss", "n_scenes", "lr", "wall_s", "cpu_s"] + (["loss_w"] if piece_weight else [])
+    log = Cm.CsvLog(os.path.join(d, "loss.csv"), cols)
     rng = np.random.default_rng(1000 + step)
     torch.manual_seed(1000 + step)
     ns = sorted(n_scene_probs)
@@ -148,13 +152,15 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
         smp = sets[n]
         T = n * Lt.FPS_SCENE
         B = max(1, tokens_per_step // (T * S))
-        z0, ptxt, _ = smp.batch(n, B)
+        z0, ptxt, cl = smp.batch(n, B)
         ids, sc = m.tok.encode_batch(ptxt, m.cfg.max_text, m.cfg.max_scenes)
         ids, sc = drop_prompts(ids, sc, rng)
         emb, mask = m.text(ids, sc)
-        loss = M.flow_loss(m.dit, z0, emb, mask)
+        err = M.flow_error(m.dit, z0, emb, mask)
+        plain = err.mean()
+        loss_w = M.weighted_mean(err, 1.0 + piece_weight * smp.piece_cover(cl)) if piece_weight else plain
         opt.zero_grad()
-        loss.backward()
+        loss_w.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         with torch.no_grad():
@@ -162,9 +168,9 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
             for pe, pm in zip(ema.parameters(), m.parameters()):
                 pe.mul_(dec).add_(pm.detach(), alpha=1 - dec)
         step += 1
-        losses.append(loss.item())
-        log.row(step, f"{loss.item():.5f}", n, f"{lr:.3e}", f"{wall0 + timer.wall():.1f}",
-                f"{cpu0 + timer.cpu():.1f}")
+        losses.append(plain.item())
+        log.row(step, f"{plain.item():.5f}", n, f"{lr:.3e}", f"{wall0 + timer.wall():.1f}",
+                f"{cpu0 + timer.cpu():.1f}", *([f"{loss_w.item():.5f}"] if piece_weight else []))
         if step % 50 == 0:
             print(f"{stage} step {step} loss(avg50) {np.mean(losses[-50:]):.4f} lr {lr:.2e} "
                   f"{timer.wall():.0f}s", flush=True)

@@ -10,6 +10,8 @@ train/data_cache/<name>.frames.npy (uint8, all clips concatenated), the scene sp
 frames to <name>.json; encode() turns the frames into normalised fp16 latents
 <name>.<ae-tag>.latents.npy with the given autoencoder. Captions are drawn afresh at every use
 (train/data/captions.py caption(spec, rng, "train")), so the model sees many phrasings.
+piece_mask_set() re-renders a set to record where the work piece is (<name>.piece<h>.npy, for
+the piece-weighted loss of train.stage_tav --piece-weight).
 """
 import argparse
 import json
@@ -36,17 +38,24 @@ def scene_lengths(rng, n, per=FPS_SCENE, lo=8, hi=16):
             return L
 
 
-def render_set(name, kind, n_clips, seed, size=64):
-    from train.data.render import render_clip
+def _clip_draws(kind, n_clips, seed):
+    """The random draws behind a clip set, clip by clip: (specs, scene lengths, render seed).
+    Replaying them re-renders a set exactly (piece_mask_set relies on it)."""
     from train.data.scenes import sample_scene_sequence
     rng = np.random.default_rng(seed)
-    clips, frames = [], []
-    off = 0
-    for i in range(n_clips):
+    for _ in range(n_clips):
         n = 1 if kind == "single" else int(rng.integers(2, 7))
         specs = sample_scene_sequence(rng, n)
         L = scene_lengths(rng, n)
-        fr, cuts = render_clip(specs, frames_per_scene=L, size=size, seed=int(rng.integers(1 << 31)))
+        yield specs, L, int(rng.integers(1 << 31))
+
+
+def render_set(name, kind, n_clips, seed, size=64):
+    from train.data.render import render_clip
+    clips, frames = [], []
+    off = 0
+    for i, (specs, L, clip_seed) in enumerate(_clip_draws(kind, n_clips, seed)):
+        fr, cuts = render_clip(specs, frames_per_scene=L, size=size, seed=clip_seed)
         clips.append({"offset": off, "n_frames": int(fr.shape[0]), "cuts": [int(c) for c in cuts],
                       "lengths": L, "specs": [s.to_dict() for s in specs]})
         frames.append(fr)
@@ -57,6 +66,35 @@ def render_set(name, kind, n_clips, seed, size=64):
     np.save(os.path.join(CACHE, f"{name}.frames.npy"), np.concatenate(frames))
     with open(os.path.join(CACHE, f"{name}.json"), "w") as f:
         json.dump({"kind": kind, "seed": seed, "size": size, "clips": clips}, f)
+
+
+def piece_mask_set(name, grid):
+    """-> fp16 [N_frames, grid, grid]: how much of each latent pixel the work piece covers
+    (visible coverage averaged over the pixel's block of frame pixels). Re-renders the set from
+    its recorded seed, checks every clip against the cached frames, and caches the result as
+    <name>.piece<grid>.npy."""
+    from train.data.render import render_clip
+    mp = os.path.join(CACHE, f"{name}.piece{grid}.npy")
+    if os.path.exists(mp):
+        return np.load(mp)
+    with open(os.path.join(CACHE, f"{name}.json")) as f:
+        meta = json.load(f)
+    fr = np.load(os.path.join(CACHE, f"{name}.frames.npy"), mmap_mode="r")
+    size, k = meta["size"], meta["size"] // grid
+    if k * grid != size:
+        raise ValueError(f"{name}: frame size {size} is not a multiple of the latent grid {grid}")
+    out = np.empty((fr.shape[0], grid, grid), np.float16)
+    draws = _clip_draws(meta["kind"], len(meta["clips"]), meta["seed"])
+    for c, (specs, L, clip_seed) in zip(meta["clips"], draws):
+        frames, _, cover = render_clip(specs, frames_per_scene=L, size=size, seed=clip_seed,
+                                       piece_mask=True)
+        o, n = c["offset"], c["n_frames"]
+        if L != c["lengths"] or not np.array_equal(frames, fr[o:o + n]):
+            raise RuntimeError(f"{name}: re-rendering clip at frame {o} does not reproduce the "
+                               "cached frames (renderer changed since the set was made?)")
+        out[o:o + n] = cover.reshape(n, grid, k, grid, k).mean((2, 4))
+    np.save(mp, out)
+    return out
 
 
 def encode_set(name, ae, tag, batch=256):
@@ -85,8 +123,8 @@ def ensure_set(name, kind, n_clips, seed):
 class ClipSampler:
     """Batches of (latents [B,T,C,h,h] float32, prompts, clip records) with one T per batch."""
 
-    def __init__(self, lat, clips, seed):
-        self.lat, self.clips = lat, clips
+    def __init__(self, lat, clips, seed, piece=None):
+        self.lat, self.clips, self.piece = lat, clips, piece
         self.rng = np.random.default_rng(seed)
         self.by_n = {}
         for i, c in enumerate(clips):
@@ -102,6 +140,11 @@ class ClipSampler:
         cl = [self.clips[i] for i in idx]
         z = np.stack([self.lat[c["offset"]:c["offset"] + c["n_frames"]] for c in cl])
         return torch.from_numpy(z.astype(np.float32)), [self.prompt(c) for c in cl], cl
+
+    def piece_cover(self, cl):
+        """Piece coverage of a batch's clips, float32 [B,T,1,h,w] (needs piece=)."""
+        m = np.stack([self.piece[c["offset"]:c["offset"] + c["n_frames"]] for c in cl])
+        return torch.from_numpy(m.astype(np.float32)).unsqueeze(2)
 
 
 def main(argv=None):

@@ -530,9 +530,10 @@ class TavModel(nn.Module):
         return self.text(ids, sc)
 
 
-def flow_loss(dit, z0, text, mask, tau=None, noise=None, generator=None):
-    """Rectified flow: z_tau = (1 - tau) z0 + tau * eps, target v = eps - z0, MSE.
-    tau ~ logit-normal(0, 1) (sigmoid of a standard normal) unless given."""
+def flow_error(dit, z0, text, mask, tau=None, noise=None, generator=None):
+    """Rectified flow: z_tau = (1 - tau) z0 + tau * eps, target v = eps - z0; returns the
+    squared error of the DiT's v, [B,T,C,h,w]. tau ~ logit-normal(0, 1) (sigmoid of a standard
+    normal) unless given."""
     B = z0.shape[0]
     if tau is None:
         tau = torch.sigmoid(torch.randn(B, generator=generator))
@@ -540,8 +541,18 @@ def flow_loss(dit, z0, text, mask, tau=None, noise=None, generator=None):
         noise = torch.randn(z0.shape, generator=generator)
     t = tau.view(B, 1, 1, 1, 1)
     zt = (1 - t) * z0 + t * noise
-    v = dit(zt, tau, text, mask)
-    return F.mse_loss(v, noise - z0)
+    return (dit(zt, tau, text, mask) - (noise - z0)) ** 2
+
+
+def flow_loss(dit, z0, text, mask, tau=None, noise=None, generator=None):
+    """The rectified-flow training loss: the mean of flow_error."""
+    return flow_error(dit, z0, text, mask, tau, noise, generator).mean()
+
+
+def weighted_mean(err, weight):
+    """Mean of err weighted by weight (broadcastable to err, e.g. [B,T,1,h,w])."""
+    w = weight.expand_as(err)
+    return (w * err).sum() / w.sum()
 
 
 def sample_taus(steps):

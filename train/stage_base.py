@@ -27,11 +27,13 @@ def ae_model():
     return m, tag
 
 
-def load_set(spec, ae, tag, seed):
+def load_set(spec, ae, tag, seed, piece=False):
+    """A clip set's sampler (rendered and encoded on first use); piece: with piece masks."""
     name, kind, n, s = spec
     Lt.ensure_set(name, kind, n, s)
     lat, clips = Lt.encode_set(name, ae.ae, tag)
-    return Lt.ClipSampler(lat, clips, seed)
+    masks = Lt.piece_mask_set(name, lat.shape[-1]) if piece else None
+    return Lt.ClipSampler(lat, clips, seed, masks)
 
 
 def main(argv=None):

@@ -70,6 +70,13 @@ class _Canvas:
         self.img = np.zeros((3, n, size, size), F32)
         self._tmp = np.empty((n, size, size), F32)
         self.n = n
+        self.cover = None          # visible piece coverage [T,H,W], once track_piece() is called
+        self._painting_piece = False
+
+    def track_piece(self):
+        """Start recording how much of each pixel the piece covers (paint() keeps it up to date:
+        the piece's paints add to it, every later paint in front of the piece takes it away)."""
+        self.cover = np.zeros(self._tmp.shape, F32)
 
     def paint(self, d, rgb, alpha=1.0):
         """Composite colour rgb (3 floats) where the SDF d is < 0, edges anti-aliased.
@@ -80,6 +87,11 @@ class _Canvas:
         elif alpha != 1.0:
             m = m * F32(alpha)
         m = np.broadcast_to(m, self._tmp.shape)
+        if self.cover is not None:
+            if self._painting_piece:
+                self.cover += (F32(1.0) - self.cover) * m
+            else:
+                self.cover *= F32(1.0) - m
         for ch in range(3):
             np.subtract(F32(rgb[ch]), self.img[ch], out=self._tmp)
             self._tmp *= m
@@ -133,7 +145,16 @@ def _draw_piece(cv: _Canvas, kind: str, rgb, cx, cy, s, sxm=1.0, sym=1.0, ang=0.
     v = (-dx * si + dy * c) / (s * sym)
     k = s * np.minimum(sxm, sym)           # local -> world distance
     base, shade = _col(rgb), _shade_of(rgb)
+    cv._painting_piece = True
+    try:
+        _paint_piece_shape(cv, kind, base, shade, u, v, k, hole)
+    finally:
+        cv._painting_piece = False
 
+
+def _paint_piece_shape(cv, kind, base, shade, u, v, k, hole):
+    """The piece's body, its shaded detail and the optional drilled hole (local coords u, v)."""
+    n = cv.n
     if kind == "box":
         body = _sd_box(u, v, 0, 0, 0.85, 0.85, 0.12)
         detail = np.maximum(body, _sd_box(u, v, 0, -0.62, 0.9, 0.24))          # lid band
@@ -475,11 +496,13 @@ def _scene_times(n_frames: int, pad_before: int, pad_after: int) -> np.ndarray:
 
 def render_scene(spec: SceneSpec, n_frames: int = 16, size: int = 64,
                  rng: np.random.Generator | None = None,
-                 pad_before: int = 0, pad_after: int = 0) -> np.ndarray:
+                 pad_before: int = 0, pad_after: int = 0, piece_mask: bool = False):
     """Render one scene: uint8 [pad_before + n_frames + pad_after, size, size, 3].
 
     The action runs over the n_frames core frames (pads see it held at its start/end while
-    the camera keeps drifting; they exist for dissolves). Deterministic given rng's state."""
+    the camera keeps drifting; they exist for dissolves). Deterministic given rng's state.
+    piece_mask: also return the visible piece coverage, float32 [T, size, size] in [0, 1]
+    (the frames are the same either way)."""
     spec.validate()
     if not (isinstance(size, (int, np.integer)) and 8 <= size <= 4096):
         raise ValueError(f"size must be an integer in 8..4096, not {size!r}")
@@ -520,6 +543,8 @@ def render_scene(spec: SceneSpec, n_frames: int = 16, size: int = 64,
         _piece_pose(c)
     steps = STATION_DRAW[spec.station](c)
     next(steps)                                              # machinery behind the piece
+    if piece_mask:
+        cv.track_piece()
     _draw_piece(cv, spec.piece, COLOUR_RGB[spec.colour], c.x, c.y, c.s, c.sxm, c.sym, c.ang, c.hole)
     for _ in steps:                                          # machinery in front
         pass
@@ -531,7 +556,7 @@ def render_scene(spec: SceneSpec, n_frames: int = 16, size: int = 64,
     for ch in range(3):
         v = cv.img[ch] * light + F32(spec.tint[ch])
         out[..., ch] = (np.minimum(np.maximum(v, F32(0)), F32(1)) * F32(255) + F32(0.5)).astype(np.uint8)
-    return out
+    return (out, np.clip(cv.cover, 0.0, 1.0)) if piece_mask else out
 
 
 # ---------------------------------------------------------------- clips
@@ -591,13 +616,15 @@ def transition_spans(frames_per_scene, transitions, n_scenes: int | None = None)
 
 
 def render_clip(specs: Sequence[SceneSpec], frames_per_scene=16, size: int = 64, seed: int = 0,
-                transitions=None) -> Tuple[np.ndarray, List[int]]:
+                transitions=None, piece_mask: bool = False):
     """Render scenes back to back: (uint8 [T,H,W,3], cut_frames).
 
     frames_per_scene: int or one int per scene. transitions: None (all hard cuts) or one entry
     per boundary: "cut" or ("dissolve", L) / {"type": "dissolve", "length": L}. A dissolve is
     centred on the boundary and does not change the clip length, so scene starts stay where the
-    lengths put them (e.g. on multiples of 4). cut_frames[i] = first frame of scene i+1."""
+    lengths put them (e.g. on multiples of 4). cut_frames[i] = first frame of scene i+1.
+    piece_mask: return (frames, cut_frames, float32 [T,H,W] visible piece coverage) instead;
+    the frames are the same."""
     n = len(specs)
     if n == 0:
         raise ValueError("render_clip needs at least one scene")
@@ -610,24 +637,32 @@ def render_clip(specs: Sequence[SceneSpec], frames_per_scene=16, size: int = 64,
         if s < start_i or e > end_next:
             raise ValueError(f"dissolve at frame {sp['frame']} is longer than its scenes")
     seeds = np.random.SeedSequence(seed).spawn(n)
-    out, starts = [], np.cumsum([0] + lengths)
-    for i, spec in enumerate(specs):
-        pb = (spans[i - 1]["frame"] - spans[i - 1]["span"][0]) if i > 0 else 0
-        pa = (spans[i]["span"][1] - spans[i]["frame"]) if i < n - 1 else 0
-        out.append(render_scene(spec, lengths[i], size, np.random.default_rng(seeds[i]), pb, pa))
-    frames = np.empty((int(starts[-1]), size, size, 3), np.uint8)
-    for i in range(n):
-        pb = (spans[i - 1]["frame"] - spans[i - 1]["span"][0]) if i > 0 else 0
-        frames[starts[i]:starts[i + 1]] = out[i][pb:pb + lengths[i]]
-    for i, sp in enumerate(spans):                       # blend the dissolves
+    pads = [((spans[i - 1]["frame"] - spans[i - 1]["span"][0]) if i > 0 else 0,
+             (spans[i]["span"][1] - spans[i]["frame"]) if i < n - 1 else 0) for i in range(n)]
+    scenes = [render_scene(spec, lengths[i], size, np.random.default_rng(seeds[i]), *pads[i],
+                           piece_mask=piece_mask) for i, spec in enumerate(specs)]
+    layers = list(zip(*scenes)) if piece_mask else [scenes]     # frames (and coverage) per scene
+    out = [_join_scenes(layer, lengths, spans, pads) for layer in layers]
+    cuts = [sp["frame"] for sp in spans]
+    return (out[0], cuts, out[1]) if piece_mask else (out[0], cuts)
+
+
+def _join_scenes(scenes, lengths, spans, pads):
+    """Scene arrays (each with its pads, frames first) -> one clip array: each scene's core
+    frames in turn, dissolve spans blended linearly (uint8 arrays rounded back to uint8)."""
+    starts = np.cumsum([0] + lengths)
+    clip = np.empty((int(starts[-1]),) + scenes[0].shape[1:], scenes[0].dtype)
+    for i, sc in enumerate(scenes):
+        clip[starts[i]:starts[i + 1]] = sc[pads[i][0]:pads[i][0] + lengths[i]]
+    for i, sp in enumerate(spans):
         s, e = sp["span"]
         if e <= s:
             continue
         b = sp["frame"]
-        pb_next = b - s
-        a_pb = (spans[i - 1]["frame"] - spans[i - 1]["span"][0]) if i > 0 else 0
-        A = out[i][a_pb + (s - starts[i]): a_pb + (e - starts[i])].astype(F32)
-        B = out[i + 1][pb_next - (b - s): pb_next + (e - b)].astype(F32)
-        alpha = ((np.arange(e - s, dtype=F32) + 0.5) / (e - s)).reshape(-1, 1, 1, 1)
-        frames[s:e] = (A * (1 - alpha) + B * alpha + 0.5).astype(np.uint8)
-    return frames, [sp["frame"] for sp in spans]
+        a0 = pads[i][0] + (s - starts[i])
+        A = scenes[i][a0:a0 + (e - s)].astype(F32)
+        B = scenes[i + 1][pads[i + 1][0] - (b - s):pads[i + 1][0] + (e - b)].astype(F32)
+        alpha = ((np.arange(e - s, dtype=F32) + 0.5) / (e - s)).reshape((-1,) + (1,) * (A.ndim - 1))
+        mix = A * (1 - alpha) + B * alpha
+        clip[s:e] = (mix + 0.5).astype(np.uint8) if clip.dtype == np.uint8 else mix
+    return clip
