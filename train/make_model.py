@@ -2,37 +2,66 @@
 
     python3 -m train.make_model [--skip-done]
 
-Runs, in order, each with its default budget (docs/model.md lists them):
+Runs, in order, each with its default budget unless given below (docs/model.md lists them):
   train.stage_ae       autoencoder                -> train/checkpoints/ae.pt
   train.stage_ae_up    decoder with one extra 2x level (same latents) -> train/checkpoints/ae_up.pt
   train.stage_base     base denoiser, 1 scene     -> train/checkpoints/base.pt
-  train.stage_tav      TAV post-training          -> train/checkpoints/tav.pt
-  train.stage_distill  <=4-step student           -> train/checkpoints/distill.pt
+  train.stage_tav      TAV post-training, patch 2 -> train/checkpoints/tav.pt
+  train.stage_tav      continued at patch 1 (--patch 1, 65 min) -> train/checkpoints/tav_p1.pt
+  train.stage_distill  <=4-step student of tav_p1.pt: the teacher pairs drawn by two one-thread
+                       shard processes side by side, then the student -> train/checkpoints/distill.pt
   train.export         last stage -> assets/default.tavm (fp32), with ae_up.pt's decoder
                        (--decoder) when it exists: 128x128 frames instead of 64x64
-Every stage resumes from train/runs/<stage>/ if interrupted. --skip-done skips a stage whose
-train/checkpoints/<stage>.pt already exists (e.g. the committed ones of a clean clone).
+Every stage resumes from train/runs/<run>/ if interrupted. --skip-done skips a stage whose
+result file already exists (e.g. the committed ones of a clean clone).
 """
 import argparse
 import importlib
 import os
+import subprocess
+import sys
 
 from train import common as Cm
 
-STAGES = ["ae", "ae_up", "base", "tav", "distill"]
-DENOISER_STAGES = ["base", "tav", "distill"]   # the stages an export can take text + DiT from
+TAV_P1 = os.path.join(Cm.CKPT, "tav_p1.pt")
+# (result file, module, arguments)
+STAGES = [
+    ("ae", "stage_ae", []),
+    ("ae_up", "stage_ae_up", []),
+    ("base", "stage_base", []),
+    ("tav", "stage_tav", []),
+    ("tav_p1", "stage_tav", ["--init", os.path.join(Cm.CKPT, "tav.pt"), "--patch", "1",
+                             "--name", "tav_p1", "--lr", "3e-4", "--steps", "56000", "--minutes", "65"]),
+    ("distill", "stage_distill", ["--teacher", TAV_P1, "--time-schedule"]),
+]
+DISTILL_SHARDS = 2            # parallel one-thread teacher-sampling processes
+DENOISER_STAGES = ["base", "tav", "tav_p1", "distill"]   # the stages an export can take text + DiT from
+
+
+def draw_teacher_pairs(pairs=1600, minutes=60):
+    """Phase 1 of the distillation in DISTILL_SHARDS processes at once (train.stage_distill
+    --shard K), so a patch-1 teacher's pairs take half the wall time."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    procs = [subprocess.Popen([sys.executable, "-m", "train.stage_distill", "--shard", str(k),
+                               "--pairs", str(pairs // DISTILL_SHARDS), "--teacher", TAV_P1,
+                               "--minutes", str(minutes)], cwd=Cm.ROOT, env=env)
+             for k in range(1, DISTILL_SHARDS + 1)]
+    if any(p.wait() != 0 for p in procs):
+        raise SystemExit("make_model: a teacher-pair shard failed (see its output above)")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--skip-done", action="store_true")
     a = ap.parse_args(argv)
-    for s in STAGES:
-        if a.skip_done and os.path.exists(os.path.join(Cm.CKPT, f"{s}.pt")):
-            print(f"make_model: {s} already done, skipped", flush=True)
+    for out, module, args in STAGES:
+        if a.skip_done and os.path.exists(os.path.join(Cm.CKPT, f"{out}.pt")):
+            print(f"make_model: {out} already done, skipped", flush=True)
             continue
-        print(f"make_model: stage {s}", flush=True)
-        importlib.import_module(f"train.stage_{s}").main([])
+        print(f"make_model: stage {out}", flush=True)
+        if out == "distill":
+            draw_teacher_pairs()
+        importlib.import_module(f"train.{module}").main(list(args))
     # The last stage that exists: the distilled student (measured to match its teacher,
     # docs/model.md "Distillation"), else the TAV model.
     done = [s for s in DENOISER_STAGES if os.path.exists(os.path.join(Cm.CKPT, f"{s}.pt"))]
