@@ -29,14 +29,29 @@ def eval_prompts(seed=2024):
     return [join_scenes([caption(s, rng) for s in sample_scene_sequence(rng, n)]) for n in (1, 2, 4, 6)]
 
 
-def drop_prompts(ids, sc, rng, p=P_UNCOND):
-    keep = torch.from_numpy(rng.random(ids.shape[0]) >= p)
+def drop_prompts(ids, sc, rng, p=P_UNCOND, keep=None):
+    """Replace a random share p of the prompts by the unconditional one -> (ids, sc, keep)
+    (keep: which were kept; given, it is applied instead of drawn)."""
+    if keep is None:
+        keep = torch.from_numpy(rng.random(ids.shape[0]) >= p)
     ids = ids.clone()
     sc = sc.clone()
     ids[~keep] = M.PAD
     ids[~keep, 0] = M.BOS
     sc[~keep] = 0
-    return ids, sc
+    return ids, sc, keep
+
+
+def piece_contrast_loss(err, err_other, cover, keep, margin):
+    """Hinge on how much worse the prediction gets on the piece's pixels when the caption names
+    another piece: mean over kept prompts of relu(margin - (e_other - e_true)), e = the
+    coverage-weighted mean squared error of one clip."""
+    w = cover.expand_as(err)
+    dims = tuple(range(1, err.dim()))
+    den = w.sum(dims).clamp_min(1e-6)
+    gap = (w * err_other).sum(dims) / den - (w * err).sum(dims) / den
+    hinge = torch.relu(margin - gap)[keep]
+    return hinge.mean() if hinge.numel() else err.new_zeros(())
 
 
 @torch.no_grad()
@@ -73,7 +88,8 @@ def sheet(m, prompts, path, seed=0, every=1, **kw):
 
 
 def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_per_step=96 * 16,
-                cfg_scale=None, cfg_overrides=None, name=None, piece_weight=0.0):
+                cfg_scale=None, cfg_overrides=None, name=None, piece_weight=0.0,
+                piece_contrast=0.0, contrast_margin=0.1):
     """sets: {n_scenes: ClipSampler}; n_scene_probs: {n_scenes: probability}; cfg_scale: the
     sampler's default guidance scale stored with the result (None: keep the initial model's);
     cfg_overrides: configuration changed over the initial model's (text_scene_pos, patch;
@@ -84,7 +100,10 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
     write (default: the stage's own; another name keeps an experiment off the committed file).
     piece_weight: weight the loss by 1 + piece_weight * (piece coverage) on latent pixels (the
     samplers need piece masks, latents.piece_mask_set); the CSV's loss column stays the plain
-    MSE so curves compare across runs, the weighted loss goes to loss_w."""
+    MSE so curves compare across runs, the weighted loss goes to loss_w.
+    piece_contrast: add piece_contrast * piece_contrast_loss (the same clips, noise and taus
+    with every caption naming another piece, phrased the same way; logged as loss_c); the
+    prompts are then drawn as such pairs."""
     Cm.setup_torch(a.threads)
     name = name or stage
     d = Cm.run_dir(name)
@@ -117,7 +136,8 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
     start = int(extra.get("start", 0))        # the LR schedule runs from here to a.steps
     print(f"{stage}: text {M.count_params(m.text)}, dit {M.count_params(m.dit)}, "
           f"ae {M.count_params(m.ae)} params; resume at step {step}", flush=True)
-    cols = ["step", "loss", "n_scenes", "lr", "wall_s", "cpu_s"] + (["loss_w"] if piece_weight else [])
+    cols = (["step", "loss", "n_scenes", "lr", "wall_s", "cpu_s"] + (["loss_w"] if piece_weight else [])
+            + (["loss_c"] if piece_contrast else []))
     log = Cm.CsvLog(os.path.join(d, "loss.csv"), cols)
     rng = np.random.default_rng(1000 + step)
     torch.manual_seed(1000 + step)
@@ -153,12 +173,23 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
         T = n * Lt.FPS_SCENE
         B = max(1, tokens_per_step // (T * S))
         z0, ptxt, cl = smp.batch(n, B)
-        ids, sc = m.tok.encode_batch(ptxt, m.cfg.max_text, m.cfg.max_scenes)
-        ids, sc = drop_prompts(ids, sc, rng)
+        if piece_contrast:
+            ptxt, other = zip(*[smp.prompt_pair(c) for c in cl])
+        ids, sc = m.tok.encode_batch(list(ptxt), m.cfg.max_text, m.cfg.max_scenes)
+        ids, sc, keep = drop_prompts(ids, sc, rng)
         emb, mask = m.text(ids, sc)
-        err = M.flow_error(m.dit, z0, emb, mask)
+        tau, noise = torch.sigmoid(torch.randn(B)), torch.randn(z0.shape)
+        err = M.flow_error(m.dit, z0, emb, mask, tau, noise)
         plain = err.mean()
         loss_w = M.weighted_mean(err, 1.0 + piece_weight * smp.piece_cover(cl)) if piece_weight else plain
+        extra_cols = [f"{loss_w.item():.5f}"] if piece_weight else []
+        if piece_contrast:
+            oids, osc = m.tok.encode_batch(list(other), m.cfg.max_text, m.cfg.max_scenes)
+            oemb, omask = m.text(*drop_prompts(oids, osc, rng, keep=keep)[:2])
+            err_o = M.flow_error(m.dit, z0, oemb, omask, tau, noise)
+            loss_c = piece_contrast_loss(err, err_o, smp.piece_cover(cl), keep, contrast_margin)
+            loss_w = loss_w + piece_contrast * loss_c
+            extra_cols.append(f"{loss_c.item():.5f}")
         opt.zero_grad()
         loss_w.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -170,7 +201,7 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
         step += 1
         losses.append(plain.item())
         log.row(step, f"{plain.item():.5f}", n, f"{lr:.3e}", f"{wall0 + timer.wall():.1f}",
-                f"{cpu0 + timer.cpu():.1f}", *([f"{loss_w.item():.5f}"] if piece_weight else []))
+                f"{cpu0 + timer.cpu():.1f}", *extra_cols)
         if step % 50 == 0:
             print(f"{stage} step {step} loss(avg50) {np.mean(losses[-50:]):.4f} lr {lr:.2e} "
                   f"{timer.wall():.0f}s", flush=True)

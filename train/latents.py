@@ -120,6 +120,30 @@ def ensure_set(name, kind, n_clips, seed):
         render_set(name, kind, n_clips, seed)
 
 
+def _specs(clip):
+    from train.data.scenes import SceneSpec
+    return [SceneSpec.from_dict(s) for s in clip["specs"]]
+
+
+def phrased_prompt(specs, seed, swap=None, other_seed=None):
+    """A prompt in training phrasings whose draws come from seed alone, so a variant naming
+    another value of `swap` ("piece" or "colour") in every scene is phrased the same way. The
+    other value is the next one in the attribute's list, or a random other one when other_seed
+    is given."""
+    import dataclasses
+    from train.data.captions import caption, join_scenes
+    from train.data.scenes import COLOURS, PIECES
+    caps = []
+    for k, sp in enumerate(specs):
+        if swap:
+            values = PIECES if swap == "piece" else COLOURS
+            i = values.index(getattr(sp, swap))
+            step = 1 if other_seed is None else int(np.random.default_rng([other_seed, k, 1]).integers(1, len(values)))
+            sp = dataclasses.replace(sp, **{swap: values[(i + step) % len(values)]})
+        caps.append(caption(sp, np.random.default_rng([seed, k]), "train"))
+    return join_scenes(caps)
+
+
 class ClipSampler:
     """Batches of (latents [B,T,C,h,h] float32, prompts, clip records) with one T per batch."""
 
@@ -140,6 +164,13 @@ class ClipSampler:
         cl = [self.clips[i] for i in idx]
         z = np.stack([self.lat[c["offset"]:c["offset"] + c["n_frames"]] for c in cl])
         return torch.from_numpy(z.astype(np.float32)), [self.prompt(c) for c in cl], cl
+
+    def prompt_pair(self, clip):
+        """(prompt, the same phrasing naming another piece in every scene), for the piece
+        contrast of train.stage_tav --piece-contrast."""
+        seed = int(self.rng.integers(1 << 31))
+        specs = _specs(clip)
+        return phrased_prompt(specs, seed), phrased_prompt(specs, seed, swap="piece", other_seed=seed)
 
     def piece_cover(self, cl):
         """Piece coverage of a batch's clips, float32 [B,T,1,h,w] (needs piece=)."""

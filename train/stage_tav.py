@@ -3,7 +3,7 @@ clips (25% of steps) so the model does not forget them.
 
     python3 -m train.stage_tav [--minutes 115] [--steps 36000] [--lr 5e-4] [--threads 1]
                                [--init STAGE_FILE] [--no-scene-pos] [--patch P] [--name NAME]
-                               [--piece-weight W]
+                               [--piece-weight W] [--piece-contrast C [--contrast-margin M]]
 
 Starts from train/checkpoints/base.pt; renders (once) 1,500 clips of 2..6 scenes (each scene 8..16
 frames, 12 per scene on average, hard cuts), encodes them with the frozen autoencoder. The prompt
@@ -19,6 +19,8 @@ is on by default here). The shipped tav.pt ran 4,000 steps (schedule of 4,000), 
 by time) to 44,682 (docs/model.md). --patch re-patches the initial DiT (train.repatch; the
 patch-1 experiment in docs/model.md). --piece-weight W weights the loss by 1 + W * (how much of
 the latent pixel the work piece covers; masks re-rendered once by train.latents.piece_mask_set).
+--piece-contrast C adds C * a hinge that makes the prediction on the piece's pixels worse when
+the caption names another piece (train.denoise.piece_contrast_loss).
 """
 import argparse
 import os
@@ -42,17 +44,22 @@ def main(argv=None):
                     help="re-patch the initial model's DiT to this patch size (train.repatch)")
     ap.add_argument("--piece-weight", type=float, default=0.0,
                     help="weight the loss by 1 + W * (work-piece coverage) per latent pixel")
+    ap.add_argument("--piece-contrast", type=float, default=0.0,
+                    help="weight of the piece-word contrast term (denoise.piece_contrast_loss)")
+    ap.add_argument("--contrast-margin", type=float, default=0.1)
     ap.add_argument("--name", default="tav",
                     help="run directory and stage file to write (train/checkpoints/NAME.pt)")
     a = ap.parse_args(argv)
     Cm.setup_torch(a.threads)
     ae, tag = ae_model()
-    single = load_set(SINGLE, ae, tag, seed=2, piece=a.piece_weight > 0)
-    tav = load_set(TAV, ae, tag, seed=3, piece=a.piece_weight > 0)
+    masks = a.piece_weight > 0 or a.piece_contrast > 0
+    single = load_set(SINGLE, ae, tag, seed=2, piece=masks)
+    tav = load_set(TAV, ae, tag, seed=3, piece=masks)
     sets = {1: single, 2: tav, 3: tav, 4: tav, 5: tav, 6: tav}
     probs = {1: 0.25, 2: 0.15, 3: 0.15, 4: 0.15, 5: 0.15, 6: 0.15}
     Dn.train_stage("tav", a, sets, a.init, ["ae.", "text.", "dit."], probs, cfg_scale=CFG_SCALE,
-                   cfg_overrides=overrides(a), name=a.name, piece_weight=a.piece_weight)
+                   cfg_overrides=overrides(a), name=a.name, piece_weight=a.piece_weight,
+                   piece_contrast=a.piece_contrast, contrast_margin=a.contrast_margin)
 
 
 def overrides(a):

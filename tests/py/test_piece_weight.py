@@ -1,7 +1,9 @@
-"""The piece-weighted loss: the renderer's piece coverage, the cached per-latent-pixel masks and
-the weighted mean (train.stage_tav --piece-weight)."""
+"""The piece-weighted loss and the piece contrast: the renderer's piece coverage, the cached
+per-latent-pixel masks, the weighted mean, prompt pairs that differ only in the piece and the
+contrast hinge (train.stage_tav --piece-weight / --piece-contrast)."""
 import dataclasses
 import os
+import re
 import tempfile
 import unittest
 from unittest import mock
@@ -9,6 +11,7 @@ from unittest import mock
 import numpy as np
 import torch
 
+from train import denoise as Dn
 from train import latents as Lt
 from train import model as M
 from train.data import render as R
@@ -94,6 +97,40 @@ class TestWeightedMean(unittest.TestCase):
         w2 = 1.0 + 4.0 * w                             # 5x on the second frame
         expect = (err[:, 0].sum() + 5 * err[:, 1].sum()) / (8 + 40)
         self.assertAlmostEqual(M.weighted_mean(err, w2).item(), expect.item(), places=5)
+
+
+class TestPieceContrast(unittest.TestCase):
+    def test_prompt_pairs_differ_only_in_the_piece(self):
+        from train.data.captions import PIECE_WORDS
+        rng = np.random.default_rng(12)
+        for n in (1, 3, 6):
+            specs = S.sample_scene_sequence(rng, n)
+            a = Lt.phrased_prompt(specs, 5)
+            self.assertEqual(a, Lt.phrased_prompt(specs, 5), "same seed, same phrasing")
+            for other_seed in (None, 9):
+                b = Lt.phrased_prompt(specs, 5, swap="piece", other_seed=other_seed)
+                self.assertNotEqual(a, b)
+                for ca, cb, sp in zip(a.split(" | "), b.split(" | "), specs):
+                    piece_words = {w for split in PIECE_WORDS.values() for syns in split for ph in syns
+                                   for w in ph.split()}
+                    wa = [w for w in re.findall(r"[a-z]+", ca) if w not in piece_words]
+                    wb = [w for w in re.findall(r"[a-z]+", cb) if w not in piece_words]
+                    self.assertEqual(wa, wb, f"phrasing changed beyond the piece: {ca!r} / {cb!r}")
+            c = Lt.phrased_prompt(specs, 5, swap="colour")
+            self.assertNotEqual(a, c)
+
+    def test_hinge(self):
+        err = torch.ones(3, 2, 1, 2, 2)
+        cover = torch.zeros(3, 2, 1, 2, 2)
+        cover[:, :, :, 0, 0] = 1.0                      # one piece pixel per frame
+        other = err.clone()
+        other[0, :, :, 0, 0] += 0.5                     # clip 0: the wrong piece costs 0.5
+        other[1, :, :, 1, 1] += 5.0                     # clip 1: only off the piece
+        keep = torch.tensor([True, True, False])
+        got = Dn.piece_contrast_loss(err, other, cover, keep, margin=0.1)
+        self.assertAlmostEqual(got.item(), (0.0 + 0.1) / 2, places=6)   # clip 2 not kept
+        none = Dn.piece_contrast_loss(err, other, cover, torch.zeros(3, dtype=torch.bool), 0.1)
+        self.assertEqual(none.item(), 0.0)
 
 
 if __name__ == "__main__":

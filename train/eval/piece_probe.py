@@ -12,7 +12,6 @@ by the piece's coverage of each latent pixel) and over the rest, and their ratio
 another colour), phrased with the same random draws: how much the model's prediction of the
 piece depends on the piece word at all (a model that ignores the word loses nothing).
 """
-import dataclasses
 import argparse
 
 import numpy as np
@@ -23,21 +22,6 @@ from train import latents as Lt
 from train import model as M
 
 TAUS = (0.2, 0.5, 0.8)
-
-
-def prompt(specs, seed, swap=None):
-    """The clip's prompt in training phrasings, drawn from seed; swap = "piece" or "colour":
-    every scene names the next value of that attribute instead (same phrasing draws)."""
-    from train.data.captions import caption, join_scenes
-    from train.data.scenes import COLOURS, PIECES
-    caps = []
-    for k, sp in enumerate(specs):
-        if swap:
-            values = PIECES if swap == "piece" else COLOURS
-            other = values[(values.index(getattr(sp, swap)) + 1) % len(values)]
-            sp = dataclasses.replace(sp, **{swap: other})
-        caps.append(caption(sp, np.random.default_rng([seed, k]), "train"))
-    return join_scenes(caps)
 
 
 def held_out_clips(n_clips, seed):
@@ -65,7 +49,7 @@ def piece_errors(model, clips, seed, swap=None):
     g = torch.Generator().manual_seed(seed)
     sums = np.zeros(4)
     for i, (z0, m, specs) in enumerate(clips):
-        emb, mask = model.encode_text([prompt(specs, seed + i, swap)])
+        emb, mask = model.encode_text([Lt.phrased_prompt(specs, seed + i, swap)])
         for tau in TAUS:
             noise = torch.randn(z0.shape, generator=g)
             err = M.flow_error(model.dit, z0, emb, mask, torch.tensor([tau]), noise)
