@@ -125,6 +125,13 @@ def _phrase_matches(ws):
     return out
 
 
+def named_values(caption: str):
+    """The attribute values a caption names -> [(attr, value, trained)]: every synonym found
+    in its word sequence, except one whose words all lie inside a longer found synonym."""
+    ms = _phrase_matches(C.words(caption))
+    return [(a, v, tr) for a, v, tr, pos in ms if not any(pos < o[3] for o in ms)]
+
+
 def attribute_naming(caption: str, attributes: dict) -> dict:
     """For each of station, piece, colour, action: how `caption` (one scene's text) names the
     scene's value of it -> TRAINED (by at least one synonym split="train" uses), HELDOUT_ONLY
@@ -134,11 +141,10 @@ def attribute_naming(caption: str, attributes: dict) -> dict:
     does not count on its own, so "press machine" is not the trained "press", "drill press"
     not "press", "l bracket" not "bracket", and the "box" of "puts the red case in a box" is
     the packing action, not the piece."""
-    ms = _phrase_matches(C.words(caption))
-    kept = [m for m in ms if not any(m[3] < o[3] for o in ms)]
+    kept = named_values(caption)
     out = {}
     for at in NAMED_ATTRS:
-        hits = [tr for a, v, tr, _ in kept if a == at and v == attributes[at]]
+        hits = [tr for a, v, tr in kept if a == at and v == attributes[at]]
         out[at] = TRAINED if any(hits) else HELDOUT_ONLY if hits else ABSENT
     return out
 

@@ -1,0 +1,73 @@
+"""Scene counts on the shipped procedure templates: the product's own prompts, not the eval set.
+
+    python3 -m train.eval.template_probe [--model assets/default-int8.tavm] [--seeds 5]
+
+Fills every assets/templates/*.tmpl with FIELDS (a fixed valid value for each required field;
+the rest keep their defaults) through `tav template fill`, generates each with `tav generate`
+(seeds 1..N, one thread) and counts its scenes with `tav scenes`. Also reports how many of a
+template's step boundaries stay at the same station (the station each step's text names, read
+with the eval's synonym matcher): the TAV training clips and the eval prompts always change
+station at a cut, procedures often do not.
+"""
+import argparse
+import glob
+import os
+import subprocess
+import tempfile
+
+from train.eval import prompts as P
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIELDS = {"bracket-assembly": ["colour=red"], "conveyor-jam": ["line=A", "piece=box"],
+          "drill-bit-change": ["press=4"], "forklift-pallet-move": ["bay=7"],
+          "lockout-press": ["press=4", "technician=AB"], "order-packing": ["order=12", "piece=gear"],
+          "part-inspection": ["batch=KT20417", "piece=gear"],
+          "press-plate-stamping": ["press=4", "colour=red"], "weld-seam-check": ["piece=pipe"]}
+
+
+def station_of(step):
+    """The station a step's text names (None if none or several)."""
+    found = {v for a, v, _ in P.named_values(step) if a == "station"}
+    return found.pop() if len(found) == 1 else None
+
+
+def scene_count(tav, mp4):
+    out = subprocess.run([tav, "scenes", mp4], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        w = line.split()
+        if len(w) == 2 and w[1] in ("scene", "scenes"):
+            return int(w[0])
+    raise RuntimeError(f"tav scenes printed no scene count for {mp4}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default=os.path.join(ROOT, "assets", "default-int8.tavm"))
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--tav", default=os.path.join(ROOT, "tav"))
+    a = ap.parse_args(argv)
+    exact = total = 0
+    print(f"{'template':<22} {'steps':>5} {'same-station cuts':>17}  detected scenes (seeds 1..{a.seeds})")
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in sorted(glob.glob(os.path.join(ROOT, "assets", "templates", "*.tmpl"))):
+            name = os.path.basename(path)[:-5]
+            steps = subprocess.run([a.tav, "template", "fill", path] + FIELDS.get(name, []),
+                                   capture_output=True, text=True, check=True).stdout.splitlines()
+            st = [station_of(s) for s in steps]
+            same = sum(1 for x, y in zip(st, st[1:]) if x is not None and x == y)
+            args = [x for s in steps for x in ("-p", s)]
+            got = []
+            for seed in range(1, a.seeds + 1):
+                mp4 = os.path.join(tmp, "v.mp4")
+                subprocess.run([a.tav, "generate", "-m", a.model, *args, "--seed", str(seed),
+                                "--threads", "1", "-o", mp4], capture_output=True, check=True)
+                got.append(scene_count(a.tav, mp4))
+            exact += sum(g == len(steps) for g in got)
+            total += len(got)
+            print(f"{name:<22} {len(steps):>5} {same:>10} of {len(steps) - 1:<4}  "
+                  f"{' '.join(map(str, got))}", flush=True)
+    print(f"exact scene count: {exact} of {total} videos ({100 * exact / total:.0f} %)")
+
+
+if __name__ == "__main__":
+    main()
