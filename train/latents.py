@@ -2,10 +2,13 @@
 
     python3 -m train.latents render --kind single --clips 8000 --seed 11
     python3 -m train.latents render --kind tav --clips 3000 --seed 12
+    python3 -m train.latents render --kind tav_same --clips 1500 --seed 13
 
-A set is n clips; clip i has n_i scenes (single: 1; tav: 2..6) of lengths that sum to
+A set is n clips; clip i has n_i scenes (single: 1; tav, tav_same: 2..6) of lengths that sum to
 12 * n_i frames (each scene 8..16 frames, so the model must infer cut positions from the
-prompt and the length, not from a fixed grid). The rendered frames go to
+prompt and the length, not from a fixed grid). In a tav set every cut changes station; in a
+tav_same set half the cuts stay at the station (same piece and colour, another action or
+framing), as procedures' steps often do. The rendered frames go to
 train/data_cache/<name>.frames.npy (uint8, all clips concatenated), the scene specs and cut
 frames to <name>.json; encode() turns the frames into normalised fp16 latents
 <name>.<ae-tag>.latents.npy with the given autoencoder. Captions are drawn afresh at every use
@@ -24,6 +27,7 @@ from train import common as Cm
 
 CACHE = os.path.join(Cm.ROOT, "train", "data_cache")
 FPS_SCENE = 12
+SAME_STATION_P = 0.5     # kind "tav_same": share of cuts that stay at the station (scenes.py)
 
 
 def scene_lengths(rng, n, per=FPS_SCENE, lo=8, hi=16):
@@ -43,9 +47,10 @@ def _clip_draws(kind, n_clips, seed):
     Replaying them re-renders a set exactly (piece_mask_set relies on it)."""
     from train.data.scenes import sample_scene_sequence
     rng = np.random.default_rng(seed)
+    p_same = SAME_STATION_P if kind == "tav_same" else 0.0
     for _ in range(n_clips):
         n = 1 if kind == "single" else int(rng.integers(2, 7))
-        specs = sample_scene_sequence(rng, n)
+        specs = sample_scene_sequence(rng, n, p_same)
         L = scene_lengths(rng, n)
         yield specs, L, int(rng.integers(1 << 31))
 
@@ -178,10 +183,30 @@ class ClipSampler:
         return torch.from_numpy(m.astype(np.float32)).unsqueeze(2)
 
 
+class EitherSampler:
+    """Each batch from one of several ClipSamplers, drawn with the given weights; piece_cover
+    and prompt_pair answer for the sampler of the last batch."""
+
+    def __init__(self, samplers, weights, seed):
+        self.samplers, self.rng = samplers, np.random.default_rng(seed)
+        self.p = np.asarray(weights, np.float64) / np.sum(weights)
+        self.last = samplers[0]
+
+    def batch(self, n_scenes, B):
+        self.last = self.samplers[int(self.rng.choice(len(self.samplers), p=self.p))]
+        return self.last.batch(n_scenes, B)
+
+    def piece_cover(self, cl):
+        return self.last.piece_cover(cl)
+
+    def prompt_pair(self, clip):
+        return self.last.prompt_pair(clip)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="render clip sets for the denoiser stages")
     ap.add_argument("cmd", choices=["render"])
-    ap.add_argument("--kind", choices=["single", "tav"], required=True)
+    ap.add_argument("--kind", choices=["single", "tav", "tav_same"], required=True)
     ap.add_argument("--clips", type=int, required=True)
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--name")

@@ -4,6 +4,7 @@ clips (25% of steps) so the model does not forget them.
     python3 -m train.stage_tav [--minutes 115] [--steps 36000] [--lr 5e-4] [--threads 1]
                                [--init STAGE_FILE] [--no-scene-pos] [--patch P] [--name NAME]
                                [--piece-weight W] [--piece-contrast C [--contrast-margin M]]
+                               [--same-station F]
 
 Starts from train/checkpoints/base.pt; renders (once) 1,500 clips of 2..6 scenes (each scene 8..16
 frames, 12 per scene on average, hard cuts), encodes them with the frozen autoencoder. The prompt
@@ -20,14 +21,19 @@ by time) to 44,682 (docs/model.md). --patch re-patches the initial DiT (train.re
 patch-1 experiment in docs/model.md). --piece-weight W weights the loss by 1 + W * (how much of
 the latent pixel the work piece covers; masks re-rendered once by train.latents.piece_mask_set).
 --piece-contrast C adds C * a hinge that makes the prediction on the piece's pixels worse when
-the caption names another piece (train.denoise.piece_contrast_loss).
+the caption names another piece (train.denoise.piece_contrast_loss). --same-station F draws that
+share of the multi-scene batches from a second set of 1,500 clips (seed 13) in which half the cuts
+stay at one station, as procedure steps often do (docs/results.md, the templates).
 """
 import argparse
 import os
 
 from train import common as Cm
 from train import denoise as Dn
+from train import latents as Lt
 from train.stage_base import SINGLE, TAV, ae_model, load_set
+
+TAV_SAME = ("tav_same_1500_13", "tav_same", 1500, 13)
 
 CFG_SCALE = 6.0
 
@@ -47,6 +53,9 @@ def main(argv=None):
     ap.add_argument("--piece-contrast", type=float, default=0.0,
                     help="weight of the piece-word contrast term (denoise.piece_contrast_loss)")
     ap.add_argument("--contrast-margin", type=float, default=0.1)
+    ap.add_argument("--same-station", type=float, default=0.0,
+                    help="share of multi-scene batches drawn from the tav_same clip set (half its "
+                         "cuts stay at one station; train.latents)")
     ap.add_argument("--name", default="tav",
                     help="run directory and stage file to write (train/checkpoints/NAME.pt)")
     a = ap.parse_args(argv)
@@ -55,6 +64,9 @@ def main(argv=None):
     masks = a.piece_weight > 0 or a.piece_contrast > 0
     single = load_set(SINGLE, ae, tag, seed=2, piece=masks)
     tav = load_set(TAV, ae, tag, seed=3, piece=masks)
+    if a.same_station:
+        same = load_set(TAV_SAME, ae, tag, seed=4, piece=masks)
+        tav = Lt.EitherSampler([tav, same], [1 - a.same_station, a.same_station], seed=5)
     sets = {1: single, 2: tav, 3: tav, 4: tav, 5: tav, 6: tav}
     probs = {1: 0.25, 2: 0.15, 3: 0.15, 4: 0.15, 5: 0.15, 6: 0.15}
     Dn.train_stage("tav", a, sets, a.init, ["ae.", "text.", "dit."], probs, cfg_scale=CFG_SCALE,

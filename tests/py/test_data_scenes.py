@@ -27,6 +27,21 @@ class TestScenes(unittest.TestCase):
         with self.assertRaises(ValueError):
             S.sample_scene(rng, station="packing", action="sparks")
 
+    def test_same_station_steps(self):
+        rng = np.random.default_rng(21)
+        for _ in range(20):
+            seq = S.sample_scene_sequence(rng, 5, p_same_station=1.0)
+            for a, b in zip(seq, seq[1:]):
+                self.assertEqual((a.station, a.piece, a.colour), (b.station, b.piece, b.colour))
+                self.assertNotEqual((a.action, a.framing), (b.action, b.framing))
+                self.assertTrue(S.valid_combination(b.station, b.action))
+        mixed = [S.sample_scene_sequence(rng, 6, p_same_station=0.5) for _ in range(40)]
+        same = sum(a.station == b.station for q in mixed for a, b in zip(q, q[1:]))
+        self.assertTrue(60 <= same <= 140, same)          # 200 boundaries, about half
+        a = S.sample_scene_sequence(np.random.default_rng(3), 6)
+        b = S.sample_scene_sequence(np.random.default_rng(3), 6, p_same_station=0.0)
+        self.assertEqual(a, b, "p_same_station=0 must draw what the committed sets drew")
+
     def test_sequence_changes_station(self):
         seq = S.sample_scene_sequence(np.random.default_rng(1), 6)
         for a, b in zip(seq, seq[1:]):

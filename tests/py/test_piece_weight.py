@@ -87,6 +87,22 @@ class TestPieceMaskSet(unittest.TestCase):
                 Lt.piece_mask_set("t", 5)
 
 
+class TestEitherSampler(unittest.TestCase):
+    def test_batches_come_from_both_sets_and_masks_follow(self):
+        def sampler(value):
+            spec = S.sample_scene(np.random.default_rng(1)).to_dict()
+            clips = [{"offset": 0, "n_frames": 4, "specs": [spec, spec]}]
+            lat = np.full((4, 2, 2, 2), value, np.float16)
+            return Lt.ClipSampler(lat, clips, seed=0, piece=np.full((4, 2, 2), value, np.float16))
+        either = Lt.EitherSampler([sampler(1.0), sampler(2.0)], [0.5, 0.5], seed=3)
+        seen = set()
+        for _ in range(30):
+            z, _, cl = either.batch(2, 1)
+            seen.add(float(z[0, 0, 0, 0, 0]))
+            self.assertEqual(float(either.piece_cover(cl)[0, 0, 0, 0, 0]), float(z[0, 0, 0, 0, 0]))
+        self.assertEqual(seen, {1.0, 2.0})
+
+
 class TestWeightedMean(unittest.TestCase):
     def test_weights(self):
         err = torch.arange(16, dtype=torch.float32).view(1, 2, 2, 2, 2)

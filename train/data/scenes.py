@@ -180,11 +180,23 @@ def sample_scene(rng: np.random.Generator, station: str | None = None, piece: st
     return spec
 
 
-def sample_scene_sequence(rng: np.random.Generator, n: int) -> List[SceneSpec]:
-    """n scenes for a multi-scene (TAV) clip. Consecutive scenes always differ in station,
-    so every cut is a change of process step that the eye (and a cut detector) can see."""
+def sample_scene_sequence(rng: np.random.Generator, n: int,
+                          p_same_station: float = 0.0) -> List[SceneSpec]:
+    """n scenes for a multi-scene (TAV) clip. Consecutive scenes differ in station, except
+    that with probability p_same_station a scene stays at the previous one's station with the
+    same piece and colour and another action or framing (a procedure's next step on the same
+    machine: a close-up after a wide shot, the next operation). p_same_station = 0 draws exactly
+    what it always drew (the committed clip sets and eval prompts)."""
     out: List[SceneSpec] = []
     for _ in range(n):
+        if out and p_same_station and rng.random() < p_same_station:
+            prev = out[-1]
+            while True:
+                sp = sample_scene(rng, station=prev.station, piece=prev.piece, colour=prev.colour)
+                if (sp.action, sp.framing) != (prev.action, prev.framing):
+                    break
+            out.append(sp)
+            continue
         choices = [s for s in STATIONS if not out or s != out[-1].station]
         st = choices[int(rng.integers(len(choices)))]
         out.append(sample_scene(rng, station=st))
