@@ -181,13 +181,14 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
         tau, noise = torch.sigmoid(torch.randn(B)), torch.randn(z0.shape)
         err = M.flow_error(m.dit, z0, emb, mask, tau, noise)
         plain = err.mean()
-        loss_w = M.weighted_mean(err, 1.0 + piece_weight * smp.piece_cover(cl)) if piece_weight else plain
+        cover = smp.piece_cover(cl) if piece_weight or piece_contrast else None
+        loss_w = M.weighted_mean(err, 1.0 + piece_weight * cover) if piece_weight else plain
         extra_cols = [f"{loss_w.item():.5f}"] if piece_weight else []
         if piece_contrast:
             oids, osc = m.tok.encode_batch(list(other), m.cfg.max_text, m.cfg.max_scenes)
             oemb, omask = m.text(*drop_prompts(oids, osc, rng, keep=keep)[:2])
             err_o = M.flow_error(m.dit, z0, oemb, omask, tau, noise)
-            loss_c = piece_contrast_loss(err, err_o, smp.piece_cover(cl), keep, contrast_margin)
+            loss_c = piece_contrast_loss(err, err_o, cover, keep, contrast_margin)
             loss_w = loss_w + piece_contrast * loss_c
             extra_cols.append(f"{loss_c.item():.5f}")
         opt.zero_grad()

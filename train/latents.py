@@ -42,7 +42,7 @@ def scene_lengths(rng, n, per=FPS_SCENE, lo=8, hi=16):
             return L
 
 
-def _clip_draws(kind, n_clips, seed):
+def clip_draws(kind, n_clips, seed):
     """The random draws behind a clip set, clip by clip: (specs, scene lengths, render seed).
     Replaying them re-renders a set exactly (piece_mask_set relies on it)."""
     from train.data.scenes import sample_scene_sequence
@@ -59,7 +59,7 @@ def render_set(name, kind, n_clips, seed, size=64):
     from train.data.render import render_clip
     clips, frames = [], []
     off = 0
-    for i, (specs, L, clip_seed) in enumerate(_clip_draws(kind, n_clips, seed)):
+    for i, (specs, L, clip_seed) in enumerate(clip_draws(kind, n_clips, seed)):
         fr, cuts = render_clip(specs, frames_per_scene=L, size=size, seed=clip_seed)
         clips.append({"offset": off, "n_frames": int(fr.shape[0]), "cuts": [int(c) for c in cuts],
                       "lengths": L, "specs": [s.to_dict() for s in specs]})
@@ -71,6 +71,14 @@ def render_set(name, kind, n_clips, seed, size=64):
     np.save(os.path.join(CACHE, f"{name}.frames.npy"), np.concatenate(frames))
     with open(os.path.join(CACHE, f"{name}.json"), "w") as f:
         json.dump({"kind": kind, "seed": seed, "size": size, "clips": clips}, f)
+
+
+def pool_cover(cover, grid):
+    """Piece coverage [T,S,S] of frame pixels -> [T,grid,grid]: the mean over each latent
+    pixel's block."""
+    n, size = cover.shape[0], cover.shape[1]
+    k = size // grid
+    return cover.reshape(n, grid, k, grid, k).mean((2, 4))
 
 
 def piece_mask_set(name, grid):
@@ -89,7 +97,7 @@ def piece_mask_set(name, grid):
     if k * grid != size:
         raise ValueError(f"{name}: frame size {size} is not a multiple of the latent grid {grid}")
     out = np.empty((fr.shape[0], grid, grid), np.float16)
-    draws = _clip_draws(meta["kind"], len(meta["clips"]), meta["seed"])
+    draws = clip_draws(meta["kind"], len(meta["clips"]), meta["seed"])
     for c, (specs, L, clip_seed) in zip(meta["clips"], draws):
         frames, _, cover = render_clip(specs, frames_per_scene=L, size=size, seed=clip_seed,
                                        piece_mask=True)
@@ -97,7 +105,7 @@ def piece_mask_set(name, grid):
         if L != c["lengths"] or not np.array_equal(frames, fr[o:o + n]):
             raise RuntimeError(f"{name}: re-rendering clip at frame {o} does not reproduce the "
                                "cached frames (renderer changed since the set was made?)")
-        out[o:o + n] = cover.reshape(n, grid, k, grid, k).mean((2, 4))
+        out[o:o + n] = pool_cover(cover, grid)
     np.save(mp, out)
     return out
 
@@ -161,8 +169,7 @@ class ClipSampler:
 
     def prompt(self, clip):
         from train.data.captions import caption, join_scenes
-        from train.data.scenes import SceneSpec
-        return join_scenes([caption(SceneSpec.from_dict(s), self.rng, "train") for s in clip["specs"]])
+        return join_scenes([caption(s, self.rng, "train") for s in _specs(clip)])
 
     def batch(self, n_scenes, B):
         idx = self.rng.choice(self.by_n[n_scenes], B)

@@ -30,15 +30,14 @@ def held_out_clips(n_clips, seed):
     from train.stage_base import ae_model
     ae, _ = ae_model()
     out = []
-    for specs, L, clip_seed in Lt._clip_draws("tav", n_clips, seed):
+    for specs, L, clip_seed in Lt.clip_draws("tav", n_clips, seed):
         frames, _, cover = render_clip(specs, frames_per_scene=L, size=64, seed=clip_seed,
                                        piece_mask=True)
         with torch.no_grad():
             x = torch.from_numpy(frames).float().permute(0, 3, 1, 2) / 127.5 - 1.0
             z = ae.ae.encode(x)
         h = z.shape[-1]
-        k = frames.shape[1] // h
-        m = cover.reshape(len(frames), h, k, h, k).mean((2, 4))
+        m = Lt.pool_cover(cover, h)
         out.append((z.unsqueeze(0), torch.from_numpy(m).view(1, len(frames), 1, h, h), specs))
     return out
 
