@@ -13,6 +13,7 @@ from train.eval import prompts as P
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROMPTS = os.path.join(ROOT, "tests", "data", "eval_prompts.jsonl")
+PROMPTS_SAME = os.path.join(ROOT, "tests", "data", "eval_prompts_same.jsonl")
 
 
 class TestIntervals(unittest.TestCase):
@@ -110,6 +111,32 @@ class TestPrompts(unittest.TestCase):
         self.assertTrue(all(not s["unseen_words"] for s in r["scenes"]))
         unseen = set(C.heldout_only_words())
         self.assertFalse(set(C.words(r["prompt"])) & unseen)
+
+
+class TestSameStationSet(unittest.TestCase):
+    """tests/data/eval_prompts_same.jsonl: the set whose cuts may stay at one station."""
+
+    def test_committed_set_is_reproducible_and_mixed(self):
+        recs = P.load(PROMPTS_SAME)
+        again = P.make_set(20, 9, (2, 3, 4, 5, 6), p_same_station=0.5)
+        self.assertEqual(again, recs)
+        same = cuts = 0
+        for r in recs:
+            sc = r["scenes"]
+            at_one = [a["attributes"]["station"] == b["attributes"]["station"]
+                      for a, b in zip(sc, sc[1:])]
+            self.assertEqual(r["same_station_cuts"], sum(at_one), r["id"])
+            for a, b, one in zip(sc, sc[1:], at_one):
+                if one:   # a same-station cut keeps the piece and colour, changes what is seen
+                    ka, kb = a["attributes"], b["attributes"]
+                    self.assertEqual((ka["piece"], ka["colour"]), (kb["piece"], kb["colour"]))
+                    self.assertNotEqual((ka["action"], ka["framing"]), (kb["action"], kb["framing"]))
+            same, cuts = same + sum(at_one), cuts + len(at_one)
+        self.assertTrue(0.35 < same / cuts < 0.65, (same, cuts))
+
+    def test_zero_share_is_the_plain_prompt(self):
+        self.assertEqual(P.make_prompt(8, 4, 3, p_same_station=0.0), P.make_prompt(8, 4, 3))
+        self.assertNotIn("same_station_cuts", P.make_prompt(8, 4, 3))
 
 
 class TestJudge(unittest.TestCase):

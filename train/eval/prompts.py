@@ -1,10 +1,14 @@
 """Evaluation prompt sets: for each requested scene count, N prompts with each scene's attributes.
 
     python3 -m train.eval.prompts --per-count 50 --seed 8 --out tests/data/eval_prompts.jsonl
-        [--counts 1 2 3 4 5 6] [--split heldout] [--no-unseen-words]
+        [--counts 1 2 3 4 5 6] [--split heldout] [--no-unseen-words] [--same-station P]
+    python3 -m train.eval.prompts --per-count 20 --seed 9 --counts 2 3 4 5 6 --same-station 0.5 \
+        --out tests/data/eval_prompts_same.jsonl      (the same-station set)
 
 Scenes are drawn as the TAV data draws them (train/data/scenes.sample_scene_sequence: consecutive
-scenes always change station), captions come from the HELD-OUT phrasings
+scenes always change station; with --same-station P a cut keeps the station, piece and colour
+with probability P and changes only the action or framing, as many steps of the shipped
+procedure templates do), captions come from the HELD-OUT phrasings
 (train/data/captions.caption(split="heldout")): word orders and some synonyms training never saw.
 Held-out phrasings may use words only they contain (captions.heldout_only_words(), e.g.
 "sprocket", "loading dock"); each scene lists those it uses under "unseen_words" so adherence can be
@@ -16,7 +20,8 @@ One JSON object per line:
   {"id": "n3_007", "n_scenes": 3, "index": 7, "seed": 300007,
    "prompt": "c1 | c2 | c3",
    "scenes": [{"caption": "...", "attributes": {"station", "piece", "colour", "action", "framing"},
-               "unseen_words": [...], "spec": {nuisance fields of SceneSpec, 3 decimals}}, ...]}
+               "unseen_words": [...], "spec": {nuisance fields of SceneSpec, 3 decimals}}, ...],
+   "same_station_cuts": k}   (only in sets drawn with --same-station)
 `seed` is the noise seed for generation and the render seed of the ground-truth clip
 (train/data/render.render_clip(specs, ..., seed=seed)). Prompt i of count n depends only on
 (--seed, n, i), so a larger --per-count extends a smaller set without changing it.
@@ -35,10 +40,11 @@ from train.data.scenes import SceneSpec, sample_scene_sequence
 COUNTS = (1, 2, 3, 4, 5, 6)
 
 
-def make_prompt(seed: int, n: int, i: int, split: str = "heldout", allow_unseen: bool = True) -> dict:
-    """Prompt i of scene count n, a function of (seed, n, i) only."""
+def make_prompt(seed: int, n: int, i: int, split: str = "heldout", allow_unseen: bool = True,
+                p_same_station: float = 0.0) -> dict:
+    """Prompt i of scene count n, a function of (seed, n, i, p_same_station) only."""
     rng = np.random.default_rng([seed, n, i])
-    specs = sample_scene_sequence(rng, n)
+    specs = sample_scene_sequence(rng, n, p_same_station)
     unseen = set(C.heldout_only_words())
     scenes = []
     for sp in specs:
@@ -51,8 +57,11 @@ def make_prompt(seed: int, n: int, i: int, split: str = "heldout", allow_unseen:
             raise RuntimeError("no caption without unseen words found")
         scenes.append({"caption": cap, "attributes": sp.attributes(), "unseen_words": uw,
                        "spec": _compact(sp.to_dict())})
-    return {"id": f"n{n}_{i:03d}", "n_scenes": n, "index": i, "seed": 100000 * n + i,
-            "prompt": C.join_scenes([s["caption"] for s in scenes]), "scenes": scenes}
+    rec = {"id": f"n{n}_{i:03d}", "n_scenes": n, "index": i, "seed": 100000 * n + i,
+           "prompt": C.join_scenes([s["caption"] for s in scenes]), "scenes": scenes}
+    if p_same_station:
+        rec["same_station_cuts"] = sum(a.station == b.station for a, b in zip(specs, specs[1:]))
+    return rec
 
 
 def _compact(d: dict) -> dict:
@@ -154,8 +163,10 @@ def scene_spec(scene: dict) -> SceneSpec:
     return SceneSpec.from_dict({**(scene.get("spec") or {}), **scene["attributes"]})
 
 
-def make_set(per_count: int, seed: int, counts=COUNTS, split="heldout", allow_unseen=True):
-    return [make_prompt(seed, n, i, split, allow_unseen) for n in counts for i in range(per_count)]
+def make_set(per_count: int, seed: int, counts=COUNTS, split="heldout", allow_unseen=True,
+             p_same_station=0.0):
+    return [make_prompt(seed, n, i, split, allow_unseen, p_same_station)
+            for n in counts for i in range(per_count)]
 
 
 def load(path: str):
@@ -210,16 +221,22 @@ def main(argv=None):
     ap.add_argument("--counts", type=int, nargs="+", default=list(COUNTS))
     ap.add_argument("--split", choices=["heldout", "train"], default="heldout")
     ap.add_argument("--no-unseen-words", action="store_true")
+    ap.add_argument("--same-station", type=float, default=0.0, metavar="P",
+                    help="chance that a cut keeps the station (changes action or framing only)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     if any(not 1 <= n <= 6 for n in a.counts):
         ap.error("--counts must be in 1..6")
-    recs = make_set(a.per_count, a.seed, a.counts, a.split, not a.no_unseen_words)
+    if not 0.0 <= a.same_station <= 1.0:
+        ap.error("--same-station must be in [0, 1]")
+    recs = make_set(a.per_count, a.seed, a.counts, a.split, not a.no_unseen_words, a.same_station)
     write(recs, a.out)
     n_unseen = sum(bool(s["unseen_words"]) for r in recs for s in r["scenes"])
     n_sc = sum(len(r["scenes"]) for r in recs)
     print(f"wrote {a.out}: {len(recs)} prompts ({a.per_count} per count {a.counts}), {n_sc} scenes, "
-          f"{n_unseen} with held-out-only words", file=sys.stderr)
+          f"{n_unseen} with held-out-only words"
+          + (f", {sum(r['same_station_cuts'] for r in recs)} of {n_sc - len(recs)} cuts at one station"
+             if a.same_station else ""), file=sys.stderr)
 
 
 if __name__ == "__main__":
