@@ -2,14 +2,20 @@
 pairs, Liu et al. 2022; Luhman & Luhman 2021).
 
     python3 -m train.stage_distill [--pairs 1600] [--minutes 60] [--steps 3500] [--lr 2e-4] [--threads 1]
+        [--teacher F] [--same-station P] [--name NAME]
 
 Teacher: train/checkpoints/tav.pt sampled with its default steps and CFG scale. Phase 1 draws
 (noise eps, prompt) pairs with the TAV stage's scene-count mix and records the teacher's sample
-x0 for each (cached and extended in train/runs/distill/pairs.pt, so it resumes). Phase 2 trains a
+x0 for each (cached and extended in train/runs/distill/pairs.pt, so it resumes); with
+--same-station P a prompt's cut keeps the station (another action or framing) with chance P
+(train/data/scenes.sample_scene_sequence), for a teacher post-trained on such cuts
+(train.stage_tav --same-station). Phase 2 trains a
 student initialised from the teacher on the straight line between them:
 z_tau = (1 - tau) x0 + tau eps, target eps - x0, prompt always given (no guidance needed at
 sampling time). The student is saved with sample_steps = 4 and cfg_scale = 1, so the engine runs
-4 Euler steps with one DiT pass each. Writes train/checkpoints/distill.pt.
+4 Euler steps with one DiT pass each. Writes train/checkpoints/distill.pt (--name NAME: the run
+directory train/runs/NAME and train/checkpoints/NAME.pt instead, keeping an experiment off the
+committed student).
 
 Phase 1 can be spread over cores: `--shard K --pairs N` (K = 1, 2, ...) draws N pairs into
 train/runs/distill/pairs.K.pt and stops; a later normal run counts every shard's pairs towards
@@ -30,10 +36,11 @@ from train import model as M
 STUDENT_STEPS = 4
 
 
-def random_prompt(rng, n):
+def random_prompt(rng, n, p_same_station=0.0):
+    """A training-phrased prompt of n scenes (p_same_station = 0 draws what it always drew)."""
     from train.data.captions import caption, join_scenes
     from train.data.scenes import sample_scene_sequence
-    return join_scenes([caption(s, rng) for s in sample_scene_sequence(rng, n)])
+    return join_scenes([caption(s, rng) for s in sample_scene_sequence(rng, n, p_same_station)])
 
 
 def main(argv=None):
@@ -45,9 +52,16 @@ def main(argv=None):
                     help="K >= 1: phase 1 only, drawing --pairs teacher pairs into pairs.K.pt (run "
                          "shards as parallel one-thread processes); a normal run counts and uses "
                          "every shard's pairs")
+    ap.add_argument("--same-station", type=float, default=0.0, metavar="P",
+                    help="chance that a prompt's cut keeps the station (another action or framing)")
+    ap.add_argument("--name", default="distill",
+                    help="run directory and stage file to write (train/checkpoints/NAME.pt)")
     a = ap.parse_args(argv)
+    if not 0.0 <= a.same_station <= 1.0:
+        ap.error("--same-station must be in [0, 1]")
     Cm.setup_torch(a.threads)
-    d = Cm.run_dir("distill")
+    d = Cm.run_dir(a.name)
+    out = os.path.join(Cm.CKPT, f"{a.name}.pt")
     timer = Cm.Timer()
     teacher, _ = Cm.load_fp16(a.teacher)
     teacher.eval()
@@ -68,7 +82,7 @@ def main(argv=None):
     budget = a.minutes * 60 if a.shard else a.minutes * 60 / 2
     while len(shard_pairs) + len(own) < a.pairs and timer.wall() < budget:
         n = int(rng.choice([1, 2, 3, 4, 5, 6], p=[0.25, 0.15, 0.15, 0.15, 0.15, 0.15]))
-        p = random_prompt(rng, n)
+        p = random_prompt(rng, n, a.same_station)
         T = n * cfg.frames_per_scene
         eps = torch.randn(1, T, C, h, h)
         emb, mask = teacher.encode_text([p])
@@ -121,9 +135,9 @@ def main(argv=None):
         log.row(step, f"{loss.item():.5f}", n, f"{lr:.3e}", f"{timer.wall():.1f}", f"{timer.cpu():.1f}")
         if step % a.save_every == 0:
             Cm.save_full(ck, student, opt, step)
-            Cm.save_fp16(os.path.join(Cm.CKPT, "distill.pt"), student, {"steps": step, "pairs": len(pairs)})
+            Cm.save_fp16(out, student, {"steps": step, "pairs": len(pairs)})
     Cm.save_full(ck, student, opt, step)
-    Cm.save_fp16(os.path.join(Cm.CKPT, "distill.pt"), student, {"steps": step, "pairs": len(pairs)})
+    Cm.save_fp16(out, student, {"steps": step, "pairs": len(pairs)})
     student.eval()
     Dn.sheet(student, Dn.eval_prompts(), os.path.join(d, "sheet_last.png"))
     print(f"distill: done at step {step}", flush=True)
