@@ -131,12 +131,17 @@ model: tav
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m train.make_model
 	./tav quantize assets/default.tavm assets/default-int8.tavm --report build/quant-report.csv
 
-# The evaluation table of docs/results.md (train/eval; EVAL_N prompts per scene
-# count of tests/data/eval_prompts.jsonl, 50 = the full set; resumes in build/eval).
+# The evaluation tables of docs/results.md (train/eval; EVAL_N prompts per scene
+# count of tests/data/eval_prompts.jsonl, 50 = the full set; resumes in build/eval),
+# then the same-station set (tests/data/eval_prompts_same.jsonl, 20 per count,
+# N = 2..6) for the teacher and the shipped student.
 EVAL_N ?= 50
+EVAL_SAME_N ?= 20
 .PHONY: eval
 eval: tav
 	$(PY) -m train.eval.all --per-count $(EVAL_N)
+	$(PY) -m train.eval.all --per-count $(EVAL_SAME_N) --prompts tests/data/eval_prompts_same.jsonl \
+	    --out build/eval_same --block eval-same-table --stages tav_p1 distill distill-int8
 
 # NEON kernels: the simd tests cross-compiled for AArch64 (static, no
 # sanitizers) from simd/ and the few core files it needs; tests/suites/neon.sh

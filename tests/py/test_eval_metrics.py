@@ -113,6 +113,22 @@ class TestPrompts(unittest.TestCase):
         self.assertFalse(set(C.words(r["prompt"])) & unseen)
 
 
+class TestCutRecall(unittest.TestCase):
+    def test_kinds_tolerance_and_unmatched(self):
+        def sc(station, framing, action):
+            return {"attributes": {"station": station, "framing": framing, "action": action}}
+        prompts = {"a": {"scenes": [sc("press", "wide", "x"), sc("conveyor", "wide", "x"),
+                                    sc("conveyor", "close", "x"), sc("conveyor", "close", "y")]}}
+        # 48 frames, 4 scenes: requested cuts at 12, 24, 36
+        rec, extra = Mt.cut_recall([{"id": "a", "frames": 48, "cuts": [11, 28, 37, 40]}], prompts)
+        self.assertEqual(rec, {"station changes": (1, 1), "same station, framing changes": (0, 1),
+                               "same station, action only": (1, 1)})
+        self.assertEqual(extra, 2)   # 28 is 4 frames off; 40 is the second cut near 36
+        rec, extra = Mt.cut_recall([{"id": "a", "frames": 48, "cuts": []}], prompts, tol=3)
+        self.assertEqual(sum(f for f, _ in rec.values()), 0)
+        self.assertEqual(extra, 0)
+
+
 class TestSameStationSet(unittest.TestCase):
     """tests/data/eval_prompts_same.jsonl: the set whose cuts may stay at one station."""
 

@@ -97,6 +97,7 @@ def main(argv=None):
     ap.add_argument("--per-count", type=int, default=50)
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "eval"))
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "results.md"))
+    ap.add_argument("--block", default=report.BLOCK, help="the doc's marked block to replace")
     ap.add_argument("--stages", nargs="+", default=list(LABELS))
     ap.add_argument("--prompts", default=os.path.join(ROOT, "tests", "data", "eval_prompts.jsonl"))
     ap.add_argument("--tav", default=os.path.join(ROOT, "tav"))
@@ -130,7 +131,7 @@ def main(argv=None):
         d = os.path.join(a.out, f"checkpoint{i}_step{step}")   # --resume never mixes steps
         run.main(["--model", f, "--out", d, "--label", f"{label}, step {step}"] + common)
         runs.append(d)
-    report.main(["--runs"] + runs + ["--missing"] + missing + (["--doc", a.doc] if a.doc else []))
+    report.main(["--runs"] + runs + ["--missing"] + missing + (["--doc", a.doc, "--block", a.block] if a.doc else []))
 
 
 if __name__ == "__main__":

@@ -68,3 +68,40 @@ def laplacian_variance(frame) -> float:
 def sharpness(frames) -> float:
     """Mean Laplacian variance over frames [T, H, W, 3]."""
     return float(np.mean([laplacian_variance(f) for f in frames])) if len(frames) else math.nan
+
+
+# ---------------------------------------------------------------- which requested cuts were found
+
+CUT_KINDS = ("station changes", "same station, framing changes", "same station, action only")
+
+
+def cut_kind(a: dict, b: dict) -> str:
+    """The kind of the cut between two scenes' attribute dicts (one of CUT_KINDS)."""
+    if a["station"] != b["station"]:
+        return CUT_KINDS[0]
+    return CUT_KINDS[1] if a["framing"] != b["framing"] else CUT_KINDS[2]
+
+
+def cut_recall(records, prompts, tol: int = 3):
+    """Requested cuts found by the detector, per kind -> ({kind: (found, total)}, unmatched).
+    records: a run's per_prompt.jsonl records (detected "cuts", "frames"); prompts: the prompt
+    records by id. Requested cut k of n scenes in T frames lies at k T // n (train.eval.run's
+    boundaries); it counts as found when a detected cut not yet matched lies within tol frames.
+    unmatched: detected cuts that matched no requested one."""
+    found = {k: 0 for k in CUT_KINDS}
+    total = {k: 0 for k in CUT_KINDS}
+    unmatched = 0
+    for r in records:
+        sc = prompts[r["id"]]["scenes"]
+        n, T = len(sc), r["frames"]
+        free = list(r["cuts"])
+        for k, (a, b) in enumerate(zip(sc, sc[1:]), 1):
+            kind = cut_kind(a["attributes"], b["attributes"])
+            total[kind] += 1
+            want = k * T // n
+            near = [c for c in free if abs(c - want) <= tol]
+            if near:
+                found[kind] += 1
+                free.remove(min(near, key=lambda c: abs(c - want)))
+        unmatched += len(free)
+    return {k: (found[k], total[k]) for k in CUT_KINDS if total[k]}, unmatched

@@ -1,10 +1,11 @@
 """docs/results.md's tables from evaluation run directories (train/eval/run.py's results.json).
 
     python3 -m train.eval.report --runs build/eval/base build/eval/tav ... [--missing "label: why" ...]
-        [--doc docs/results.md]
+        [--doc docs/results.md] [--block eval-table]
 
 Prints the markdown; with --doc replaces the text between the lines
-`<!-- eval-table:begin -->` and `<!-- eval-table:end -->` of that file.
+`<!-- eval-table:begin -->` and `<!-- eval-table:end -->` of that file (--block NAME: between
+`<!-- NAME:begin -->` and `<!-- NAME:end -->`, e.g. the same-station set's table).
 
 Seen-word adherence (accuracy over the scenes whose caption names the attribute with a word the
 model trained on) comes from results.json's "adherence_split"; for a run written before that
@@ -16,11 +17,12 @@ import json
 import os
 import sys
 
+from train.eval import metrics as Mt
 from train.eval import prompts as P
 from train.eval import run
 from train.eval.run import ADHERENCE_ATTRS, fmt_ci
 
-BEGIN, END = "<!-- eval-table:begin -->", "<!-- eval-table:end -->"
+BLOCK = "eval-table"
 GOAL_EXACT, GOAL_ADHERENCE, GOAL_FRECHET = 0.90, 0.85, 0.10
 COUNTS = ("1", "2", "3", "4", "5", "6")
 
@@ -47,6 +49,7 @@ def load_runs(dirs):
     for d in dirs:
         with open(os.path.join(d, "results.json")) as f:
             res = json.load(f)
+        res["dir"] = d
         if "adherence_split" not in res:
             res["adherence_split"] = split_from_per_prompt(d, res)
         out.append(res)
@@ -56,20 +59,9 @@ def load_runs(dirs):
 def split_from_per_prompt(d, res):
     """run.adherence_split of an older run: its per_prompt.jsonl records (the prompts its
     results.json counted) with each scene's naming computed from the prompt set's captions."""
-    pf = res["prompts_file"] if os.path.isabs(res["prompts_file"]) else os.path.join(run.ROOT, res["prompts_file"])
-    prompts = run.select(P.load(pf), [int(n) for n in res["by_count"]], res.get("limit_per_count") or 0)
-    pp = {}
-    with open(os.path.join(d, "per_prompt.jsonl")) as f:
-        for line in f:
-            if line.strip():
-                r = json.loads(line)
-                pp[r["id"]] = r
-    lost = [p["id"] for p in prompts if p["id"] not in pp]
-    if lost or len(prompts) != res["prompts"]:
-        raise SystemExit(f"report: {d}: per_prompt.jsonl and {pf} do not give the {res['prompts']} "
-                         f"prompts of results.json (missing: {', '.join(lost[:5]) or 'none'})")
+    prompts, records = counted_records(res)
     try:
-        records = run.add_naming([pp[p["id"]] for p in prompts], prompts)
+        records = run.add_naming(records, prompts)
     except ValueError as e:
         raise SystemExit(f"report: {d}: {e}")
     again = run.adherence(records)
@@ -77,6 +69,45 @@ def split_from_per_prompt(d, res):
            for a in ADHERENCE_ATTRS):
         raise SystemExit(f"report: {d}: per_prompt.jsonl does not reproduce results.json's adherence")
     return run._clean(run.adherence_split(records))
+
+
+def prompts_path(res):
+    pf = res["prompts_file"]
+    return pf if os.path.isabs(pf) else os.path.join(run.ROOT, pf)
+
+
+def counted_records(res):
+    """The prompts a run's results.json counted and their per_prompt.jsonl records, in order."""
+    pf = prompts_path(res)
+    prompts = run.select(P.load(pf), [int(n) for n in res["by_count"]], res.get("limit_per_count") or 0)
+    pp = {}
+    with open(os.path.join(res["dir"], "per_prompt.jsonl")) as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                pp[r["id"]] = r
+    lost = [p["id"] for p in prompts if p["id"] not in pp]
+    if lost or len(prompts) != res["prompts"]:
+        raise SystemExit(f"report: {res['dir']}: per_prompt.jsonl and {pf} do not give the "
+                         f"{res['prompts']} prompts of results.json (missing: {', '.join(lost[:5]) or 'none'})")
+    return prompts, [pp[p["id"]] for p in prompts]
+
+
+def cut_recall_table(runs):
+    """For prompt sets with same-station cuts: which requested cuts the detector found, by kind
+    (metrics.cut_recall) -> markdown lines ([] for sets without such cuts)."""
+    counted = [counted_records(r) for r in runs]
+    if not any("same_station_cuts" in p for prompts, _ in counted for p in prompts):
+        return []
+    L = ["", "Requested cuts the detector found within 3 frames of their place, by kind (found / "
+         "requested, %); unmatched: detected cuts at no requested place:", "",
+         "| model | " + " | ".join(Mt.CUT_KINDS) + " | unmatched |", "|---|---|---|---|---|"]
+    for r, (prompts, records) in zip(runs, counted):
+        rec, extra = Mt.cut_recall(records, {p["id"]: p for p in prompts})
+        cells = [f"{rec[k][0]} / {rec[k][1]} ({100 * rec[k][0] / rec[k][1]:.0f} %)" if k in rec else "—"
+                 for k in Mt.CUT_KINDS]
+        L.append(f"| {r['label']} | " + " | ".join(cells) + f" | {extra} |")
+    return L
 
 
 def naming_note(r):
@@ -147,6 +178,7 @@ def table(runs, missing):
     for m in missing:
         L.append(f"| {m} | " + " | ".join("—" for _ in range(9)) + " |")
     L += seen_word_table(runs, missing)
+    L += cut_recall_table(runs)
     L += ["", "Goals (shipped model = distilled + int8):", ""]
     for r in runs:
         if r["label"].startswith("rendered"):
@@ -186,7 +218,8 @@ def seen_word_table(runs, missing):
     return L
 
 
-def replace_block(doc, text):
+def replace_block(doc, text, block=BLOCK):
+    BEGIN, END = f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
     s = open(doc).read()
     if BEGIN not in s or END not in s:
         raise SystemExit(f"report: {doc} has no {BEGIN} ... {END} block")
@@ -203,11 +236,12 @@ def main(argv=None):
     ap.add_argument("--runs", nargs="+", required=True)
     ap.add_argument("--missing", nargs="*", default=[])
     ap.add_argument("--doc", default="")
+    ap.add_argument("--block", default=BLOCK, help="the doc's marked block to replace")
     a = ap.parse_args(argv)
     text = table(load_runs(a.runs), a.missing)
     print(text)
     if a.doc:
-        replace_block(a.doc, text)
+        replace_block(a.doc, text, a.block)
         print(f"report: table written to {a.doc}", file=sys.stderr)
 
 
