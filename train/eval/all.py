@@ -98,7 +98,7 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "eval"))
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "results.md"))
     ap.add_argument("--block", default=report.BLOCK, help="the doc's marked block to replace")
-    ap.add_argument("--stages", nargs="+", default=list(LABELS))
+    ap.add_argument("--stages", nargs="*", default=list(LABELS), help="none: only --checkpoint runs")
     ap.add_argument("--prompts", default=os.path.join(ROOT, "tests", "data", "eval_prompts.jsonl"))
     ap.add_argument("--tav", default=os.path.join(ROOT, "tav"))
     ap.add_argument("--no-rendered", action="store_true")
@@ -131,6 +131,8 @@ def main(argv=None):
         d = os.path.join(a.out, f"checkpoint{i}_step{step}")   # --resume never mixes steps
         run.main(["--model", f, "--out", d, "--label", f"{label}, step {step}"] + common)
         runs.append(d)
+    if not runs:
+        raise SystemExit("eval: nothing evaluated (no stage file found, no --checkpoint)")
     report.main(["--runs"] + runs + ["--missing"] + missing + (["--doc", a.doc, "--block", a.block] if a.doc else []))
 
 
