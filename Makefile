@@ -141,7 +141,7 @@ EVAL_SAME_N ?= 20
 eval: tav
 	$(PY) -m train.eval.all --per-count $(EVAL_N)
 	$(PY) -m train.eval.all --per-count $(EVAL_SAME_N) --prompts tests/data/eval_prompts_same.jsonl \
-	    --out build/eval_same --block eval-same-table --stages tav_p1 distill distill-int8
+	    --out build/eval_same --block eval-same-table --stages tav_p1 tav_cs distill distill-int8
 
 # NEON kernels: the simd tests cross-compiled for AArch64 (static, no
 # sanitizers) from simd/ and the few core files it needs; tests/suites/neon.sh

@@ -8,8 +8,11 @@ Runs, in order, each with its default budget unless given below (docs/model.md l
   train.stage_base     base denoiser, 1 scene     -> train/checkpoints/base.pt
   train.stage_tav      TAV post-training, patch 2 -> train/checkpoints/tav.pt
   train.stage_tav      continued at patch 1 (--patch 1, 65 min) -> train/checkpoints/tav_p1.pt
-  train.stage_distill  <=4-step student of tav_p1.pt: the teacher pairs drawn by two one-thread
-                       shard processes side by side, then the student -> train/checkpoints/distill.pt
+  train.stage_tav      continued with the piece contrast and same-station clips (75 min)
+                       -> train/checkpoints/tav_cs.pt (the teacher)
+  train.stage_distill  <=4-step student of tav_cs.pt: 1,200 teacher pairs (40 % of their cuts
+                       at one station) drawn by two one-thread shard processes side by side, then
+                       the student (40 min) -> train/checkpoints/distill.pt
   train.export         last stage -> assets/default.tavm (fp32), with ae_up.pt's decoder
                        (--decoder) when it exists: 128x128 frames instead of 64x64
 The 128x128 decoder only needs ae.pt and is only used by the export, so it trains in a
@@ -26,7 +29,8 @@ import sys
 
 from train import common as Cm
 
-TAV_P1 = os.path.join(Cm.CKPT, "tav_p1.pt")
+TEACHER = os.path.join(Cm.CKPT, "tav_cs.pt")
+PAIRS, PAIR_SAME_STATION = 1200, 0.4
 # (result file, module, arguments)
 STAGES = [
     ("ae", "stage_ae", []),
@@ -35,11 +39,15 @@ STAGES = [
     ("tav", "stage_tav", []),
     ("tav_p1", "stage_tav", ["--init", os.path.join(Cm.CKPT, "tav.pt"), "--patch", "1",
                              "--name", "tav_p1", "--lr", "3e-4", "--steps", "56000", "--minutes", "65"]),
-    ("distill", "stage_distill", ["--teacher", TAV_P1, "--time-schedule"]),
+    ("tav_cs", "stage_tav", ["--init", os.path.join(Cm.CKPT, "tav_p1.pt"), "--name", "tav_cs",
+                             "--piece-contrast", "1", "--contrast-margin", "0.1", "--same-station", "0.6",
+                             "--lr", "2e-4", "--steps", "70000", "--minutes", "75"]),
+    ("distill", "stage_distill", ["--teacher", TEACHER, "--pairs", str(PAIRS), "--same-station",
+                                  str(PAIR_SAME_STATION), "--minutes", "40", "--time-schedule"]),
 ]
 BACKGROUND = {"ae_up"}        # stages run as a process of their own, next to the next ones
 DISTILL_SHARDS = 2            # parallel one-thread teacher-sampling processes
-DENOISER_STAGES = ["base", "tav", "tav_p1", "distill"]   # the stages an export can take text + DiT from
+DENOISER_STAGES = ["base", "tav", "tav_p1", "tav_cs", "distill"]   # the stages an export can take text + DiT from
 
 
 def one_thread_env():
@@ -52,12 +60,13 @@ def join(side):
         raise SystemExit(f"make_model: the background stage {side[0]} failed (see its output above)")
 
 
-def draw_teacher_pairs(pairs=1600, minutes=60):
+def draw_teacher_pairs(pairs=PAIRS, minutes=60):
     """Phase 1 of the distillation in DISTILL_SHARDS processes at once (train.stage_distill
     --shard K), so a patch-1 teacher's pairs take half the wall time."""
     env = one_thread_env()
     procs = [subprocess.Popen([sys.executable, "-m", "train.stage_distill", "--shard", str(k),
-                               "--pairs", str(pairs // DISTILL_SHARDS), "--teacher", TAV_P1,
+                               "--pairs", str(pairs // DISTILL_SHARDS), "--teacher", TEACHER,
+                               "--same-station", str(PAIR_SAME_STATION),
                                "--minutes", str(minutes)], cwd=Cm.ROOT, env=env)
              for k in range(1, DISTILL_SHARDS + 1)]
     if any(p.wait() != 0 for p in procs):

@@ -2,7 +2,7 @@
 table written into docs/results.md.
 
     python3 -m train.eval.all [--per-count 50] [--out build/eval] [--doc docs/results.md]
-        [--stages base tav tav_p1 distill distill-int8] [--tav ./tav] [--no-rendered]
+        [--stages base tav tav_p1 tav_cs distill distill-int8] [--tav ./tav] [--no-rendered]
 
 Rows: the rendered ground truth (the judge's ceiling), then for each stage whose committed
 weights exist (train/checkpoints/<stage>.pt) its fp32 export (`python3 -m train.export --stage
@@ -25,7 +25,9 @@ from train.eval import report, run
 ROOT = run.ROOT
 CKPT = os.path.join(ROOT, "train", "checkpoints")
 LABELS = {"base": "base (single-scene training only)", "tav": "post-trained (TAV)",
-          "tav_p1": "post-trained (TAV), patch 1: the teacher", "distill": "distilled",
+          "tav_p1": "post-trained (TAV), patch 1",
+          "tav_cs": "post-trained (TAV), patch 1 + piece contrast + same-station: the teacher",
+          "distill": "distilled",
           "distill-int8": "distilled + int8"}
 
 
