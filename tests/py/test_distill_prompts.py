@@ -20,9 +20,12 @@ def stations(prompt):
 
 class TestDistillPrompts(unittest.TestCase):
     def test_zero_share_draws_as_before(self):
-        a = [Sd.random_prompt(np.random.default_rng(5), n) for n in (1, 3, 6)]
-        b = [Sd.random_prompt(np.random.default_rng(5), n, 0.0) for n in (1, 3, 6)]
-        self.assertEqual(a, b)
+        # what random_prompt drew before --same-station existed (train/stage_distill.py at 2ba9721)
+        before = ("the red wheel travels along at the packing station in a wide view | the black "
+                  "crate spins at the inspection station in a close view | the yellow gear is "
+                  "hoisted up at the conveyor in a close view")
+        self.assertEqual(Sd.random_prompt(np.random.default_rng(5), 3), before)
+        self.assertEqual(Sd.random_prompt(np.random.default_rng(5), 3, 0.0), before)
 
     def test_station_changes_or_stays(self):
         rng = np.random.default_rng(6)

@@ -76,10 +76,12 @@ def prompts_path(res):
     return pf if os.path.isabs(pf) else os.path.join(run.ROOT, pf)
 
 
-def counted_records(res):
-    """The prompts a run's results.json counted and their per_prompt.jsonl records, in order."""
+def counted_records(res, prompt_set=None):
+    """The prompts a run's results.json counted and their per_prompt.jsonl records, in order
+    (prompt_set: its prompt file, already loaded)."""
     pf = prompts_path(res)
-    prompts = run.select(P.load(pf), [int(n) for n in res["by_count"]], res.get("limit_per_count") or 0)
+    prompts = run.select(prompt_set if prompt_set is not None else P.load(pf),
+                         [int(n) for n in res["by_count"]], res.get("limit_per_count") or 0)
     pp = {}
     with open(os.path.join(res["dir"], "per_prompt.jsonl")) as f:
         for line in f:
@@ -96,9 +98,10 @@ def counted_records(res):
 def cut_recall_table(runs):
     """For prompt sets with same-station cuts: which requested cuts the detector found, by kind
     (metrics.cut_recall) -> markdown lines ([] for sets without such cuts)."""
-    counted = [counted_records(r) for r in runs]
-    if not any("same_station_cuts" in p for prompts, _ in counted for p in prompts):
+    sets = {pf: P.load(pf) for pf in {prompts_path(r) for r in runs}}   # each file read once
+    if not any("same_station_cuts" in p for ps in sets.values() for p in ps):
         return []
+    counted = [counted_records(r, sets[prompts_path(r)]) for r in runs]
     L = ["", "Requested cuts the detector found within 3 frames of their place, by kind (found / "
          "requested, %); unmatched: detected cuts at no requested place:", "",
          "| model | " + " | ".join(Mt.CUT_KINDS) + " | unmatched |", "|---|---|---|---|---|"]
