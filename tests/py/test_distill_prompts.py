@@ -43,6 +43,16 @@ class TestDistillPrompts(unittest.TestCase):
     def test_bad_share_refused(self):
         with self.assertRaises(SystemExit):
             Sd.main(["--same-station", "1.5"])
+        with self.assertRaises(SystemExit):
+            Sd.main(["--cut-weight", "0"])
+
+    def test_cut_weights(self):
+        w = Sd.cut_weights(3, 4, 3.0)            # boundaries after frames 3 and 7
+        self.assertAlmostEqual(float(w.mean()), 1.0, places=6)
+        heavy = [i for i in range(12) if w[i] > 1]
+        self.assertEqual(heavy, [3, 4, 7, 8])
+        self.assertAlmostEqual(float(w[3] / w[0]), 3.0, places=5)
+        self.assertTrue(bool((Sd.cut_weights(1, 4, 3.0) == 1).all()))   # one scene: no cut
 
 
 if __name__ == "__main__":
