@@ -134,8 +134,9 @@ model: tav
 # The evaluation tables of docs/results.md (train/eval; EVAL_N prompts per scene
 # count of tests/data/eval_prompts.jsonl, 50 = the full set; resumes in build/eval),
 # then the same-station set (tests/data/eval_prompts_same.jsonl, 20 per count,
-# N = 2..6) for the teachers and the student, then the shipped model's scene
-# counts on the procedure templates (printed; docs/results.md quotes them).
+# N = 2..6) for the teachers and the student, then the scene counts on the
+# procedure templates (seeds 1..10) of the rendered ground truth (the detector's
+# ceiling) and of the shipped model (printed; docs/results.md quotes them).
 EVAL_N ?= 50
 EVAL_SAME_N ?= 20
 .PHONY: eval
@@ -143,7 +144,8 @@ eval: tav
 	$(PY) -m train.eval.all --per-count $(EVAL_N)
 	$(PY) -m train.eval.all --per-count $(EVAL_SAME_N) --prompts tests/data/eval_prompts_same.jsonl \
 	    --out build/eval_same --block eval-same-table --stages tav_p1 tav_cs distill distill-int8
-	$(PY) -m train.eval.template_probe --model assets/default-int8.tavm
+	$(PY) -m train.eval.template_probe --model rendered --seeds 10
+	$(PY) -m train.eval.template_probe --model assets/default-int8.tavm --seeds 10
 
 # NEON kernels: the simd tests cross-compiled for AArch64 (static, no
 # sanitizers) from simd/ and the few core files it needs; tests/suites/neon.sh

@@ -2,7 +2,7 @@
 pairs, Liu et al. 2022; Luhman & Luhman 2021).
 
     python3 -m train.stage_distill [--pairs 1600] [--minutes 60] [--steps 3500] [--lr 2e-4] [--threads 1]
-        [--teacher F] [--same-station P] [--cut-weight W] [--name NAME]
+        [--teacher F] [--same-station P] [--cut-weight W] [--target reflow|guided] [--name NAME]
 
 Teacher: train/checkpoints/tav.pt sampled with its default steps and CFG scale. Phase 1 draws
 (noise eps, prompt) pairs with the TAV stage's scene-count mix and records the teacher's sample
@@ -12,7 +12,10 @@ x0 for each (cached and extended in train/runs/distill/pairs.pt, so it resumes);
 (train.stage_tav --same-station). Phase 2 trains a
 student initialised from the teacher on the straight line between them:
 z_tau = (1 - tau) x0 + tau eps, target eps - x0, prompt always given (no guidance needed at
-sampling time). --cut-weight W > 1 weights the loss on the two latent frames either side of
+sampling time). --target guided keeps those points z_tau but takes the target from the teacher
+itself, its guided velocity there (v_u + w (v_c - v_u), CFG folded in: guidance distillation,
+Meng et al. 2023), for a student that follows the teacher's 4-step CFG sampler rather than the
+straight line to its 12-step sample (two more teacher passes per step). --cut-weight W > 1 weights the loss on the two latent frames either side of
 each scene boundary W times (normalised so the mean weight is 1): the cut is a few frames of a
 clip, and a student that blurs it still scores well on the plain mean. The student is saved
 with sample_steps = 4 and cfg_scale = 1, so the engine runs 4 Euler steps with one DiT pass each. Writes train/checkpoints/distill.pt (--name NAME: the run
@@ -54,6 +57,17 @@ def cut_weights(n, frames_per_scene, w):
     return out / out.mean()
 
 
+@torch.no_grad()
+def guided_velocity(teacher, z, tau, prompts):
+    """The teacher's classifier-free-guided velocity at z (its own CFG scale), as M.sample
+    computes it: v_u + w (v_c - v_u)."""
+    emb, mask = teacher.encode_text(prompts)
+    nemb, nmask = teacher.null_text(len(prompts))
+    vc = teacher.dit(z, tau, emb, mask)
+    vu = teacher.dit(z, tau, nemb, nmask)
+    return vu + teacher.cfg.cfg_scale * (vc - vu)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="distil the TAV model into a 4-step student")
     Dn.add_args(ap, minutes=60, steps=3500, lr=2e-4, threads=1)
@@ -67,6 +81,9 @@ def main(argv=None):
                     help="chance that a prompt's cut keeps the station (another action or framing)")
     ap.add_argument("--cut-weight", type=float, default=1.0, metavar="W",
                     help="loss weight of the frames either side of a scene boundary (1: plain)")
+    ap.add_argument("--target", choices=("reflow", "guided"), default="reflow",
+                    help="the student's regression target at z_tau: eps - x0 of the pair (reflow) "
+                         "or the teacher's guided velocity there")
     ap.add_argument("--name", default="distill",
                     help="run directory and stage file to write (train/checkpoints/NAME.pt)")
     a = ap.parse_args(argv)
@@ -135,13 +152,16 @@ def main(argv=None):
         # half the taus on the student's own grid, half uniform
         tau = torch.where(torch.rand(B) < 0.5, taus[torch.randint(len(taus), (B,))], torch.rand(B))
         t = tau.view(B, 1, 1, 1, 1)
-        emb, mask = student.encode_text([pairs[i][0] for i in idx])
-        v = student.dit((1 - t) * x0 + t * eps, tau, emb, mask)
+        prompts = [pairs[i][0] for i in idx]
+        z = (1 - t) * x0 + t * eps
+        target = eps - x0 if a.target == "reflow" else guided_velocity(teacher, z, tau, prompts)
+        emb, mask = student.encode_text(prompts)
+        v = student.dit(z, tau, emb, mask)
         if a.cut_weight == 1.0:
-            loss = F.mse_loss(v, eps - x0)
+            loss = F.mse_loss(v, target)
         else:
             w = cut_weights(n, cfg.frames_per_scene, a.cut_weight).view(1, -1, 1, 1, 1)
-            loss = ((v - (eps - x0)) ** 2 * w).mean()
+            loss = ((v - target) ** 2 * w).mean()
         lr = Cm.budget_lr(step, 0, a.steps, a.lr, timer.wall(),
                           a.minutes if a.time_schedule else None, warmup=50)
         for g in opt.param_groups:

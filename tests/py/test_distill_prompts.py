@@ -1,9 +1,13 @@
 """The distillation's teacher-pair prompts (train.stage_distill.random_prompt): the default draws
-stay what the shipped student trained on; --same-station P gives cuts at one station."""
+stay what the shipped student trained on; --same-station P gives cuts at one station. Also its
+training targets: the boundary weights and the teacher's guided velocity."""
 import unittest
 
 import numpy as np
+import torch
 
+from train import golden
+from train import model as M
 from train import stage_distill as Sd
 from train.data import captions as C
 from train.eval import prompts as P
@@ -53,6 +57,26 @@ class TestDistillPrompts(unittest.TestCase):
         self.assertEqual(heavy, [3, 4, 7, 8])
         self.assertAlmostEqual(float(w[3] / w[0]), 3.0, places=5)
         self.assertTrue(bool((Sd.cut_weights(1, 4, 3.0) == 1).all()))   # one scene: no cut
+
+
+class TestGuidedTarget(unittest.TestCase):
+    def test_guided_velocity_is_the_samplers_step(self):
+        # one Euler step from tau = 1 to 0 moves the noise by exactly -v, with v the guided
+        # velocity the sampler computes: the target must be that same v
+        torch.manual_seed(0)
+        m = golden.tiny_model()
+        m.cfg.cfg_scale = 3.0
+        T, C, h = 6, m.cfg.latent_channels, m.cfg.latent_size
+        noise = torch.randn(1, T, C, h, h)
+        prompt = "a red gear | a blue plate"
+        emb, mask = m.encode_text([prompt])
+        nemb, nmask = m.null_text(1)
+        with torch.no_grad():
+            z0 = M.sample(m.dit, noise, emb, mask, nemb, nmask, steps=1, cfg_scale=3.0)
+            vc = m.dit(noise, torch.ones(1), emb, mask)
+        v = Sd.guided_velocity(m, noise, torch.ones(1), [prompt])
+        self.assertTrue(torch.allclose(noise - v, z0, atol=1e-5))
+        self.assertGreater((v - vc).abs().mean().item(), 1e-3)   # guidance changed it
 
 
 if __name__ == "__main__":
