@@ -15,10 +15,12 @@ z_tau = (1 - tau) x0 + tau eps, target eps - x0, prompt always given (no guidanc
 sampling time). --target guided keeps those points z_tau but takes the target from the teacher
 itself, its guided velocity there (v_u + w (v_c - v_u), CFG folded in: guidance distillation,
 Meng et al. 2023), for a student that follows the teacher's 4-step CFG sampler rather than the
-straight line to its 12-step sample (two more teacher passes per step). --cut-weight W > 1 weights the loss on the two latent frames either side of
-each scene boundary W times (normalised so the mean weight is 1): the cut is a few frames of a
-clip, and a student that blurs it still scores well on the plain mean. The student is saved
-with sample_steps = 4 and cfg_scale = 1, so the engine runs 4 Euler steps with one DiT pass each. Writes train/checkpoints/distill.pt (--name NAME: the run
+straight line to its 12-step sample (two more teacher passes per step). --cut-weight W > 1
+weights the loss on the two latent frames either side of each scene boundary W times
+(normalised so the mean weight is 1): the cut is a few frames of a clip, and a student that
+blurs it still scores well on the plain mean. The student is saved with sample_steps = 4 and
+cfg_scale = 1, so the engine runs 4 Euler steps with one DiT pass each. Writes
+train/checkpoints/distill.pt (--name NAME: the run
 directory train/runs/NAME and train/checkpoints/NAME.pt instead, keeping an experiment off the
 committed student).
 

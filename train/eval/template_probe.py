@@ -5,10 +5,10 @@
 
 Fills every assets/templates/*.tmpl with FIELDS (a fixed valid value for each required field;
 the rest keep their defaults) through `tav template fill`, generates each with `tav generate`
-(seeds 1..N, one thread; --steps K overrides the model's sampler steps) and counts its scenes with `tav scenes`. Also reports how many of a
-template's step boundaries stay at the same station (the station each step's text names, read
-with the eval's synonym matcher): the TAV training clips and the eval prompts always change
-station at a cut, procedures often do not.
+(seeds 1..N, one thread; --steps K overrides the model's sampler steps) and counts its scenes
+with `tav scenes`. Also reports how many of a template's step boundaries stay at the same
+station (the station each step's text names, read with the eval's synonym matcher): the TAV
+training clips and the eval prompts always change station at a cut, procedures often do not.
 
 `--model rendered` is the ceiling: each step's ground-truth scene (the station, piece, colour,
 action and framing its text names, nuisance drawn from the seed; train/data/render, hard cuts,
@@ -103,10 +103,10 @@ def main(argv=None):
                 mp4 = os.path.join(tmp, "v.mp4")
                 if a.model == "rendered":
                     render_steps(steps, seed, mp4)
-                    got.append(scene_count(a.tav, mp4))
-                    continue
-                subprocess.run([a.tav, "generate", "-m", a.model, *args, "--seed", str(seed),
-                                "--threads", "1", *steps_arg, "-o", mp4], capture_output=True, check=True)
+                else:
+                    subprocess.run([a.tav, "generate", "-m", a.model, *args, "--seed", str(seed),
+                                    "--threads", "1", *steps_arg, "-o", mp4],
+                                   capture_output=True, check=True)
                 got.append(scene_count(a.tav, mp4))
             exact += sum(g == len(steps) for g in got)
             total += len(got)
