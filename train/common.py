@@ -217,6 +217,14 @@ class Timer:
         return time.process_time() - self.c0
 
 
+def within_budget(run_wall_s, minutes):
+    """Whether a run that has used run_wall_s seconds of wall time may go on. --minutes is a
+    run's budget counted across resumptions: a run resumed from its train/runs/<run>/ckpt.pt
+    goes on with what is left of its budget instead of starting a new one, so an interrupted
+    `make model`, run again, finishes each stage within that stage's own budget."""
+    return run_wall_s < minutes * 60
+
+
 def budget_lr(step, start, steps, base, wall_s=0.0, minutes=None, warmup=200):
     """The LR of a run that began at `start` and ends at `steps` or, when minutes is given
     (--time-schedule), at the wall-clock budget if that comes first: the cosine follows

@@ -125,14 +125,18 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
     ema = copy.deepcopy(m)
     ck = os.path.join(d, "ckpt.pt")
     step, extra = 0, {}
+    continuing = init_info.get("stage") == stage      # the initial file is this stage's result
     if os.path.exists(ck):
         step, extra = Cm.load_full(ck, m, opt)
         ema.load_state_dict(extra.pop("ema"))
-    elif init_info.get("stage") == stage:     # continuing this stage's committed result
+    elif continuing:
         step = int(init_info["steps"])
         extra = {"cpu": init_info.get("cpu_s", 0.0), "wall": init_info.get("wall_s", 0.0),
                  "start": step, "continued_from": os.path.basename(init_from)}
     cpu0, wall0 = extra.get("cpu", 0.0), extra.get("wall", 0.0)
+    # wall and CPU counts run on from the initial file's; the time budget is this run's alone
+    # (checkpoints written before run_wall0 was stored: the initial file's count, or 0)
+    run_wall0 = extra.get("run_wall0", init_info.get("wall_s", 0.0) if continuing else 0.0)
     start = int(extra.get("start", 0))        # the LR schedule runs from here to a.steps
     print(f"{stage}: text {M.count_params(m.text)}, dit {M.count_params(m.dit)}, "
           f"ae {M.count_params(m.ae)} params; resume at step {step}", flush=True)
@@ -150,7 +154,7 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
 
     def save(final=False):
         ex = {"cpu": cpu0 + timer.cpu(), "wall": wall0 + timer.wall(), "ema": ema.state_dict(),
-              "start": start}
+              "start": start, "run_wall0": run_wall0}
         if "continued_from" in extra:
             ex["continued_from"] = extra["continued_from"]
         Cm.save_full(ck, m, opt, step, ex)
@@ -163,8 +167,8 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
         Cm.plot_curve(os.path.join(d, "loss.csv"), os.path.join(d, "loss.png"), "loss", stage,
                       smooth=100, logy=False)
 
-    while step < a.steps and timer.wall() < a.minutes * 60:
-        lr = Cm.budget_lr(step, start, a.steps, a.lr, timer.wall(),
+    while step < a.steps and Cm.within_budget(wall0 - run_wall0 + timer.wall(), a.minutes):
+        lr = Cm.budget_lr(step, start, a.steps, a.lr, wall0 - run_wall0 + timer.wall(),
                           a.minutes if a.time_schedule else None)
         for pg in opt.param_groups:
             pg["lr"] = lr
@@ -218,7 +222,8 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
 
 
 def add_args(ap, minutes, steps, lr, threads=2):
-    ap.add_argument("--minutes", type=float, default=minutes)
+    ap.add_argument("--minutes", type=float, default=minutes,
+                    help="wall-clock budget of the run, counted across resumptions (common.within_budget)")
     ap.add_argument("--steps", type=int, default=steps)
     ap.add_argument("--lr", type=float, default=lr)
     ap.add_argument("--threads", type=int, default=threads)

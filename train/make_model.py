@@ -18,8 +18,10 @@ Runs, in order, each with its default budget unless given below (docs/model.md l
 The 128x128 decoder only needs ae.pt and is only used by the export, so it trains in a
 one-thread process of its own, next to the base and TAV stages (the machine has two cores); it
 is waited for before the distillation's two shard processes start.
-Every stage resumes from train/runs/<run>/ if interrupted. --skip-done skips a stage whose
-result file already exists (e.g. the committed ones of a clean clone).
+Every stage resumes from train/runs/<run>/ if interrupted, with what is left of its time budget
+(common.within_budget), so `make model` run again after an interruption goes on where it
+stopped and a finished stage only rewrites its result. --skip-done skips a stage whose result
+file already exists (e.g. the committed ones of a clean clone).
 """
 import argparse
 import importlib

@@ -57,7 +57,8 @@ class AEOnly(torch.nn.Module):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="train the per-frame autoencoder")
-    ap.add_argument("--minutes", type=float, default=40)
+    ap.add_argument("--minutes", type=float, default=40,
+                    help="wall-clock budget of the run, counted across resumptions (common.within_budget)")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -85,7 +86,7 @@ def main(argv=None):
     vx = to_float(val[::7][:64])
     print(f"autoencoder: {M.count_params(net.ae)} params; resume at step {step}", flush=True)
 
-    while step < a.steps and timer.wall() < a.minutes * 60:
+    while step < a.steps and Cm.within_budget(wall0 + timer.wall(), a.minutes):
         lr = Cm.cosine_lr(step, a.steps, a.lr, warmup=100)
         for pg in opt.param_groups:
             pg["lr"] = lr

@@ -160,7 +160,8 @@ def evaluate(net, ae64, zv, xv):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="train a decoder with one extra 2x upsampling level")
-    ap.add_argument("--minutes", type=float, default=40)
+    ap.add_argument("--minutes", type=float, default=40,
+                    help="wall-clock budget of the run, counted across resumptions (common.within_budget)")
     ap.add_argument("--steps", type=int, default=3500)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -218,7 +219,7 @@ def main(argv=None):
     def save():
         Cm.save_full(ck, net, opt, step, {"cpu": cpu0 + timer.cpu(), "wall": wall0 + timer.wall()})
 
-    while step < a.steps and timer.wall() < a.minutes * 60:
+    while step < a.steps and Cm.within_budget(wall0 + timer.wall(), a.minutes):
         lr = Cm.cosine_lr(step, a.steps, a.lr, warmup=50)
         for pg in opt.param_groups:
             pg["lr"] = lr

@@ -139,13 +139,18 @@ def main(argv=None):
     params = list(student.text.parameters()) + list(student.dit.parameters())
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
     ck = os.path.join(d, "ckpt.pt")
-    step = Cm.load_full(ck, student, opt)[0] if os.path.exists(ck) else 0
+    step, extra = Cm.load_full(ck, student, opt) if os.path.exists(ck) else (0, {})
+    cpu0, wall0 = extra.get("cpu", 0.0), extra.get("wall", 0.0)   # earlier runs of this student
+
+    def save():
+        Cm.save_full(ck, student, opt, step, {"cpu": cpu0 + timer.cpu(), "wall": wall0 + timer.wall()})
+        Cm.save_fp16(out, student, {"steps": step, "pairs": len(pairs)})
     log = Cm.CsvLog(os.path.join(d, "loss.csv"), ["step", "loss", "n_scenes", "lr", "wall_s", "cpu_s"])
     by_n = {}
     for i, (p, _, _) in enumerate(pairs):
         by_n.setdefault(len(M.split_prompt(p)), []).append(i)
     taus = torch.tensor(M.sample_taus(STUDENT_STEPS)[:-1])
-    while step < a.steps and timer.wall() < a.minutes * 60:
+    while step < a.steps and Cm.within_budget(wall0 + timer.wall(), a.minutes):
         n = int(rng.choice(sorted(by_n)))
         B = max(1, 144 // (n * cfg.frames_per_scene))
         idx = rng.choice(by_n[n], B)
@@ -164,7 +169,7 @@ def main(argv=None):
         else:
             w = cut_weights(n, cfg.frames_per_scene, a.cut_weight).view(1, -1, 1, 1, 1)
             loss = ((v - target) ** 2 * w).mean()
-        lr = Cm.budget_lr(step, 0, a.steps, a.lr, timer.wall(),
+        lr = Cm.budget_lr(step, 0, a.steps, a.lr, wall0 + timer.wall(),
                           a.minutes if a.time_schedule else None, warmup=50)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -173,12 +178,11 @@ def main(argv=None):
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
-        log.row(step, f"{loss.item():.5f}", n, f"{lr:.3e}", f"{timer.wall():.1f}", f"{timer.cpu():.1f}")
+        log.row(step, f"{loss.item():.5f}", n, f"{lr:.3e}", f"{wall0 + timer.wall():.1f}",
+                f"{cpu0 + timer.cpu():.1f}")
         if step % a.save_every == 0:
-            Cm.save_full(ck, student, opt, step)
-            Cm.save_fp16(out, student, {"steps": step, "pairs": len(pairs)})
-    Cm.save_full(ck, student, opt, step)
-    Cm.save_fp16(out, student, {"steps": step, "pairs": len(pairs)})
+            save()
+    save()
     student.eval()
     Dn.sheet(student, Dn.eval_prompts(), os.path.join(d, "sheet_last.png"))
     print(f"distill: done at step {step}", flush=True)
