@@ -85,12 +85,14 @@ ZERO_INIT_ADDITIONS = ("text.scene_pos.weight",)
 
 def load_fp16(path, cfg_overrides=None):
     """-> TavModel in float32 from a committed stage file. cfg_overrides may switch on a
-    feature the file predates (text_scene_pos; its new parameters start at zero) or ask for a
-    smaller DiT patch (the weights are carried over by train.repatch)."""
+    feature the file predates (text_scene_pos; its new parameters start at zero), ask for a
+    smaller DiT patch (the weights are carried over by train.repatch) or a deeper DiT (new
+    blocks start as the identity, train.grow)."""
     ck = torch.load(path, map_location="cpu")
     d = dict(ck["cfg"])
     over = dict(cfg_overrides or {})
     patch = over.pop("patch", d["patch"])
+    depth = over.pop("depth", d["depth"])
     d.update(over)
     cfg = M.ModelConfig.from_dict(d)
     tok = M.Tokenizer([w for w in ck["vocab"] if w not in M.SPECIALS])
@@ -104,6 +106,9 @@ def load_fp16(path, cfg_overrides=None):
     if patch != cfg.patch:
         from train.repatch import repatch
         m = repatch(m, patch)
+    if depth != cfg.depth:
+        from train.grow import grow_depth
+        m = grow_depth(m, depth)
     return m, ck.get("info", {})
 
 

@@ -2,7 +2,8 @@
 clips (25% of steps) so the model does not forget them.
 
     python3 -m train.stage_tav [--minutes 115] [--steps 36000] [--lr 5e-4] [--threads 1]
-                               [--init STAGE_FILE] [--no-scene-pos] [--patch P] [--name NAME]
+                               [--init STAGE_FILE] [--no-scene-pos] [--patch P] [--depth D]
+                               [--name NAME]
                                [--piece-weight W] [--piece-contrast C [--contrast-margin M]]
                                [--same-station F]
 
@@ -18,7 +19,8 @@ is on by default here). The shipped tav.pt ran 4,000 steps (schedule of 4,000), 
 (`--init <that file> --lr 3e-4 --steps 36181 --minutes 65`) to 36,181, and once more
 (`--init train/checkpoints/tav.pt --name tav_next --lr 2e-4 --steps 56181 --minutes 25`, stopped
 by time) to 44,682 (docs/model.md). --patch re-patches the initial DiT (train.repatch; the
-patch-1 experiment in docs/model.md). --piece-weight W weights the loss by 1 + W * (how much of
+patch-1 experiment in docs/model.md); --depth D deepens it, new blocks starting as the
+identity (train.grow). --piece-weight W weights the loss by 1 + W * (how much of
 the latent pixel the work piece covers; masks re-rendered once by train.latents.piece_mask_set).
 --piece-contrast C adds C * a hinge that makes the prediction on the piece's pixels worse when
 the caption names another piece (train.denoise.piece_contrast_loss). --same-station F draws that
@@ -48,6 +50,9 @@ def main(argv=None):
                     help="keep the initial model's text encoder without text.scene_pos")
     ap.add_argument("--patch", type=int,
                     help="re-patch the initial model's DiT to this patch size (train.repatch)")
+    ap.add_argument("--depth", type=int,
+                    help="deepen the initial model's DiT to this many blocks (train.grow: the new "
+                         "blocks start as the identity)")
     ap.add_argument("--piece-weight", type=float, default=0.0,
                     help="weight the loss by 1 + W * (work-piece coverage) per latent pixel")
     ap.add_argument("--piece-contrast", type=float, default=0.0,
@@ -79,6 +84,8 @@ def overrides(a):
     o = {"text_scene_pos": 1} if a.scene_pos else {}
     if a.patch:
         o["patch"] = a.patch
+    if a.depth:
+        o["depth"] = a.depth
     return o or None
 
 
