@@ -142,6 +142,9 @@ class CsvLog:
         self.w.writerow(vals)
         self.f.flush()
 
+    def close(self):
+        self.f.close()
+
 
 def read_csv(path):
     with open(path) as f:

@@ -216,6 +216,7 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
             ema.eval()
             sheet(ema, prompts, os.path.join(d, f"sheet_{step:06d}.png"))
     save(final=True)
+    log.close()
     ema.eval()
     sheet(ema, prompts, os.path.join(d, "sheet_last.png"))
     print(f"{stage}: done at step {step}, {timer.wall():.0f}s", flush=True)
