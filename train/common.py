@@ -225,6 +225,9 @@ class Timer:
         return time.process_time() - self.c0
 
 
+MINUTES_HELP = "wall-clock budget of the run, counted across resumptions (common.within_budget)"
+
+
 def within_budget(run_wall_s, minutes):
     """Whether a run that has used run_wall_s seconds of wall time may go on. --minutes is a
     run's budget counted across resumptions: a run resumed from its train/runs/<run>/ckpt.pt

@@ -167,8 +167,11 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
         Cm.plot_curve(os.path.join(d, "loss.csv"), os.path.join(d, "loss.png"), "loss", stage,
                       smooth=100, logy=False)
 
-    while step < a.steps and Cm.within_budget(wall0 - run_wall0 + timer.wall(), a.minutes):
-        lr = Cm.budget_lr(step, start, a.steps, a.lr, wall0 - run_wall0 + timer.wall(),
+    def run_wall():                           # wall time this run has used, across resumptions
+        return wall0 - run_wall0 + timer.wall()
+
+    while step < a.steps and Cm.within_budget(run_wall(), a.minutes):
+        lr = Cm.budget_lr(step, start, a.steps, a.lr, run_wall(),
                           a.minutes if a.time_schedule else None)
         for pg in opt.param_groups:
             pg["lr"] = lr
@@ -224,7 +227,7 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
 
 def add_args(ap, minutes, steps, lr, threads=2):
     ap.add_argument("--minutes", type=float, default=minutes,
-                    help="wall-clock budget of the run, counted across resumptions (common.within_budget)")
+                    help=Cm.MINUTES_HELP)
     ap.add_argument("--steps", type=int, default=steps)
     ap.add_argument("--lr", type=float, default=lr)
     ap.add_argument("--threads", type=int, default=threads)

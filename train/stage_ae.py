@@ -58,7 +58,7 @@ class AEOnly(torch.nn.Module):
 def main(argv=None):
     ap = argparse.ArgumentParser(description="train the per-frame autoencoder")
     ap.add_argument("--minutes", type=float, default=40,
-                    help="wall-clock budget of the run, counted across resumptions (common.within_budget)")
+                    help=Cm.MINUTES_HELP)
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--lr", type=float, default=2e-3)

@@ -161,7 +161,7 @@ def evaluate(net, ae64, zv, xv):
 def main(argv=None):
     ap = argparse.ArgumentParser(description="train a decoder with one extra 2x upsampling level")
     ap.add_argument("--minutes", type=float, default=40,
-                    help="wall-clock budget of the run, counted across resumptions (common.within_budget)")
+                    help=Cm.MINUTES_HELP)
     ap.add_argument("--steps", type=int, default=3500)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
