@@ -146,6 +146,17 @@ class CsvLog:
         self.f.close()
 
 
+def logged_losses(path, upto_step, n=500):
+    """The last n losses of a run's loss.csv up to upto_step (its checkpoint's step), for a
+    resumed run's loss_last500: a run that resumes re-logs the steps after its last checkpoint,
+    so a later row for a step replaces an earlier one."""
+    if not os.path.exists(path):
+        return []
+    head, rows = read_csv(path)
+    by_step = {int(r[head.index("step")]): float(r[head.index("loss")]) for r in rows}
+    return [by_step[k] for k in sorted(by_step) if k <= upto_step][-n:]
+
+
 def read_csv(path):
     with open(path) as f:
         r = csv.reader(f)

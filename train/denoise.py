@@ -142,7 +142,9 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
           f"ae {M.count_params(m.ae)} params; resume at step {step}", flush=True)
     cols = (["step", "loss", "n_scenes", "lr", "wall_s", "cpu_s"] + (["loss_w"] if piece_weight else [])
             + (["loss_c"] if piece_contrast else []))
-    log = Cm.CsvLog(os.path.join(d, "loss.csv"), cols)
+    log_path = os.path.join(d, "loss.csv")
+    losses = Cm.logged_losses(log_path, step)      # so a resumed run's loss_last500 covers 500 steps
+    log = Cm.CsvLog(log_path, cols)
     rng = np.random.default_rng(1000 + step)
     torch.manual_seed(1000 + step)
     ns = sorted(n_scene_probs)
@@ -150,7 +152,6 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
     pr /= pr.sum()
     S = m.cfg.tokens_per_frame
     prompts = eval_prompts()
-    losses = []
 
     def save(final=False):
         ex = {"cpu": cpu0 + timer.cpu(), "wall": wall0 + timer.wall(), "ema": ema.state_dict(),

@@ -29,6 +29,7 @@ train/runs/distill/pairs.K.pt and stops; a later normal run counts every shard's
 --pairs and trains on all of them.
 """
 import argparse
+import collections
 import copy
 import os
 
@@ -142,10 +143,15 @@ def main(argv=None):
     step, extra = Cm.load_full(ck, student, opt) if os.path.exists(ck) else (0, {})
     cpu0, wall0 = extra.get("cpu", 0.0), extra.get("wall", 0.0)   # earlier runs of this student
 
+    log_path = os.path.join(d, "loss.csv")
+    losses = collections.deque(Cm.logged_losses(log_path, step, 300), maxlen=300)
+
     def save():
-        Cm.save_full(ck, student, opt, step, {"cpu": cpu0 + timer.cpu(), "wall": wall0 + timer.wall()})
-        Cm.save_fp16(out, student, {"steps": step, "pairs": len(pairs)})
-    log = Cm.CsvLog(os.path.join(d, "loss.csv"), ["step", "loss", "n_scenes", "lr", "wall_s", "cpu_s"])
+        cpu, wall = cpu0 + timer.cpu(), wall0 + timer.wall()
+        Cm.save_full(ck, student, opt, step, {"cpu": cpu, "wall": wall})
+        Cm.save_fp16(out, student, {"steps": step, "pairs": len(pairs), "wall_s": wall, "cpu_s": cpu,
+                                    "loss_last300": float(np.mean(list(losses))) if losses else None})
+    log = Cm.CsvLog(log_path, ["step", "loss", "n_scenes", "lr", "wall_s", "cpu_s"])
     by_n = {}
     for i, (p, _, _) in enumerate(pairs):
         by_n.setdefault(len(M.split_prompt(p)), []).append(i)
@@ -178,11 +184,13 @@ def main(argv=None):
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
+        losses.append(loss.item())
         log.row(step, f"{loss.item():.5f}", n, f"{lr:.3e}", f"{wall0 + timer.wall():.1f}",
                 f"{cpu0 + timer.cpu():.1f}")
         if step % a.save_every == 0:
             save()
     save()
+    log.close()
     student.eval()
     Dn.sheet(student, Dn.eval_prompts(), os.path.join(d, "sheet_last.png"))
     print(f"distill: done at step {step}", flush=True)

@@ -1,6 +1,7 @@
 """A training run's --minutes is its budget across resumptions (train.common.within_budget):
 `make model` run again after an interruption finishes each stage within that stage's budget,
-instead of giving the interrupted stage a fresh one."""
+instead of giving the interrupted stage a fresh one; and a resumed run's stage file still reports
+the whole run (losses of the steps before the interruption, wall and CPU time)."""
 import argparse
 import os
 import tempfile
@@ -12,6 +13,7 @@ import torch
 from train import common as Cm
 from train import denoise as Dn
 from train import golden
+from train import stage_distill as Sd
 
 
 class FakeSampler:
@@ -69,6 +71,45 @@ class TestRunBudget(unittest.TestCase):
         torch.save(ck, self.ck)
         self.assertEqual(self.run_stage(steps=103, minutes=30)["step"], 101)
         self.assertEqual(self.run_stage(steps=103, minutes=31)["step"], 103)
+
+    def test_resumed_run_reports_the_losses_of_its_earlier_steps(self):
+        ck = self.run_stage(steps=103, minutes=60)
+        ck["extra"]["wall"] = 1000.0 + 3600.0       # spent: the resumed run takes no step
+        torch.save(ck, self.ck)
+        self.run_stage(steps=105, minutes=60)
+        _, info = Cm.load_fp16(os.path.join(Cm.CKPT, "cont.pt"))
+        self.assertEqual(info["steps"], 103)
+        head, rows = Cm.read_csv(os.path.join(Cm.RUNS, "cont", "loss.csv"))
+        self.assertEqual(len(rows), 3)
+        self.assertAlmostEqual(info["loss_last500"], rows[:, head.index("loss")].mean(), places=5)
+
+    def test_resumed_student_reports_its_time_and_losses(self):
+        args = ["--threads", "1", "--teacher", self.init, "--pairs", "3", "--minutes", "60",
+                "--name", "student", "--save-every", "2"]
+        with mock.patch.object(Dn, "eval_prompts", lambda: ["a red gear"]), \
+                mock.patch.object(Sd, "random_prompt", lambda rng, n, same: " | ".join(["a red gear"] * n)):
+            Sd.main(args + ["--steps", "2"])
+            Sd.main(args + ["--steps", "4"])          # resumed from its checkpoint at step 2
+        _, info = Cm.load_fp16(os.path.join(Cm.CKPT, "student.pt"))
+        self.assertEqual((info["steps"], info["pairs"]), (4, 3))
+        self.assertGreater(info["wall_s"], 0.0)
+        self.assertGreater(info["cpu_s"], 0.0)
+        head, rows = Cm.read_csv(os.path.join(Cm.RUNS, "student", "loss.csv"))
+        self.assertEqual(list(rows[:, head.index("step")]), [1, 2, 3, 4])
+        self.assertAlmostEqual(info["loss_last300"], rows[:, head.index("loss")].mean(), places=5)
+
+
+class TestLoggedLosses(unittest.TestCase):
+    def test_a_later_row_replaces_an_earlier_one_and_steps_past_the_checkpoint_are_left(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "loss.csv")
+            log = Cm.CsvLog(path, ["step", "loss"])
+            for step, loss in ((1, 0.9), (2, 0.8), (3, 0.7), (2, 0.5), (3, 0.4), (4, 0.3)):
+                log.row(step, loss)                   # killed after step 3, resumed at step 1
+            log.close()
+            self.assertEqual(Cm.logged_losses(path, 3), [0.9, 0.5, 0.4])
+            self.assertEqual(Cm.logged_losses(path, 3, n=2), [0.5, 0.4])
+            self.assertEqual(Cm.logged_losses(os.path.join(tmp, "none.csv"), 3), [])
 
 
 if __name__ == "__main__":
