@@ -210,6 +210,12 @@ def main(argv=None):
     ck = os.path.join(d, "ckpt.pt")
     step, extra = (Cm.load_full(ck, net, opt) if os.path.exists(ck) else (0, {}))
     cpu0, wall0 = extra.get("cpu", 0.0), extra.get("wall", 0.0)
+    step0 = step
+
+    def counts():
+        """CPU and wall time of the run so far; a rerun of a finished run (`make model` again)
+        adds nothing for building its training pairs."""
+        return (cpu0 + timer.cpu(), wall0 + timer.wall()) if step > step0 else (cpu0, wall0)
     log = Cm.CsvLog(os.path.join(d, "loss.csv"),
                     ["step", "loss", "mse", "val_mse", "bilinear_mse", "wall_s", "cpu_s"])
     g = np.random.default_rng(step + 11)
@@ -217,7 +223,9 @@ def main(argv=None):
     print(f"resume at step {step}; {len(zv)} val frames", flush=True)
 
     def save():
-        Cm.save_full(ck, net, opt, step, {"cpu": cpu0 + timer.cpu(), "wall": wall0 + timer.wall()})
+        cpu, wall = counts()
+        Cm.save_full(ck, net, opt, step, {"cpu": cpu, "wall": wall})
+        return cpu, wall
 
     while step < a.steps and Cm.within_budget(wall0 + timer.wall(), a.minutes):
         lr = Cm.cosine_lr(step, a.steps, a.lr, warmup=50)
@@ -244,10 +252,10 @@ def main(argv=None):
             save()
         if step % 1000 == 0:
             sheet(net, ae64, z_all[n_tr:], big_f[n_tr:], os.path.join(d, f"sheet_{step:06d}.png"))
-    save()
     sheet(net, ae64, z_all[n_tr:], big_f[n_tr:], os.path.join(d, "sheet_last.png"))
     ev = evaluate(net, ae64, zv, xv)
-    info = {"steps": step, "wall_s": wall0 + timer.wall(), "cpu_s": cpu0 + timer.cpu(),
+    cpu, wall = save()                        # the same counts in the checkpoint and the result
+    info = {"steps": step, "wall_s": wall, "cpu_s": cpu,
             "edge": a.edge, "val_frames": len(zv), **ev,
             "latent_mean": net.ae.latent_mean.tolist(), "latent_std": net.ae.latent_std.tolist()}
     Cm.save_fp16(a.out, net, info)

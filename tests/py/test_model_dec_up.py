@@ -4,6 +4,7 @@ round trip, the decoder swap of `train.export --decoder`, the stage's pair data 
 import os
 import tempfile
 import unittest
+import unittest.mock
 
 import numpy as np
 import torch
@@ -132,6 +133,25 @@ class TestStage(unittest.TestCase):
         inner = (slice(None), slice(None), slice(2, -2), slice(2, -2))
         err = (y - ref)[inner].pow(2).mean() / ref[inner].pow(2).mean()
         self.assertLess(err.item(), 1e-3)
+
+
+class TestStageRerun(unittest.TestCase):
+    def test_rerun_of_a_finished_run_adds_no_time(self):
+        with tempfile.TemporaryDirectory() as tmp, \
+                unittest.mock.patch.object(Cm, "RUNS", os.path.join(tmp, "runs")):
+            ae, out = os.path.join(tmp, "ae.pt"), os.path.join(tmp, "ae_up.pt")
+            small = M.ModelConfig(**dict(golden.TINY_CONFIG, image_size=64))   # renders line up at 64
+            Cm.save_fp16(ae, stage_ae_up.AEOnly(small), {})
+            args = ["--ae", ae, "--out", out, "--scenes", str(stage_ae_up.N_VAL + 2), "--steps", "2",
+                    "--batch", "2", "--threads", "1", "--up-width", "8"]
+            stage_ae_up.main(args)
+            first = torch.load(out)["info"]
+            stage_ae_up.main(args)                  # finished: trains no step
+            again = torch.load(out)["info"]
+        self.assertEqual(first["steps"], 2)
+        self.assertGreater(first["wall_s"], 0.0)
+        self.assertEqual((again["steps"], again["wall_s"], again["cpu_s"]),
+                         (2, first["wall_s"], first["cpu_s"]))
 
 
 if __name__ == "__main__":
