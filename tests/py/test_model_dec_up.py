@@ -138,7 +138,8 @@ class TestStage(unittest.TestCase):
 class TestStageRerun(unittest.TestCase):
     def test_rerun_of_a_finished_run_adds_no_time(self):
         with tempfile.TemporaryDirectory() as tmp, \
-                unittest.mock.patch.object(Cm, "RUNS", os.path.join(tmp, "runs")):
+                unittest.mock.patch.object(Cm, "RUNS", os.path.join(tmp, "runs")), \
+                unittest.mock.patch.object(Cm, "ROOT", tmp):     # its pair cache too
             ae, out = os.path.join(tmp, "ae.pt"), os.path.join(tmp, "ae_up.pt")
             small = M.ModelConfig(**dict(golden.TINY_CONFIG, image_size=64))   # renders line up at 64
             Cm.save_fp16(ae, stage_ae_up.AEOnly(small), {})
