@@ -153,7 +153,8 @@ def logged_losses(path, upto_step, n=500):
     if not os.path.exists(path):
         return []
     head, rows = read_csv(path)
-    by_step = {int(r[head.index("step")]): float(r[head.index("loss")]) for r in rows}
+    si, li = head.index("step"), head.index("loss")
+    by_step = {int(r[si]): float(r[li]) for r in rows}
     return [by_step[k] for k in sorted(by_step) if k <= upto_step][-n:]
 
 
