@@ -117,7 +117,8 @@ test: test-deps
 bench: deps tav
 	./tav bench all
 
-demo: deps tav
+demo: deps
+	@$(MAKE) --no-print-directory tav
 	@scripts/demo.sh
 
 FUZZ_SECONDS ?= 60
@@ -126,8 +127,11 @@ fuzz: test-deps
 
 # The trainer exports fp32 to assets/default.tavm; the int8 file is made from
 # it by `tav quantize` (docs/quantization.md; per-layer report beside it).
-model: tav
+# The packages first (`deps` is not a sibling prerequisite of `tav`, which `make -j`
+# would build at the same time): on a fresh machine `tav` cannot be built before them.
+model: deps
 	@scripts/install-deps.sh train
+	@$(MAKE) --no-print-directory tav
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m train.make_model
 	./tav quantize assets/default.tavm assets/default-int8.tavm --report build/quant-report.csv
 
