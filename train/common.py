@@ -237,6 +237,34 @@ class Timer:
         return time.process_time() - self.c0
 
 
+class RunClock:
+    """Wall and CPU seconds a training run has used, counted across resumptions: the counts its
+    checkpoint stored (resume) plus this process's time since the clock was made. At the step
+    the run resumed from, the counts are the stored ones: a process that trains no step (a
+    rerun of a finished run, `make model` again) adds nothing for loading its data."""
+
+    def __init__(self):
+        self._timer = Timer()
+        self.wall0 = self.cpu0 = 0.0
+        self.step0 = 0
+
+    def resume(self, step, wall, cpu):
+        self.step0, self.wall0, self.cpu0 = step, wall, cpu
+
+    def counts(self, step):
+        """{"wall": s, "cpu": s} of the run at `step`: what its checkpoint stores."""
+        if step == self.step0:
+            return {"wall": self.wall0, "cpu": self.cpu0}
+        return {"wall": self.wall0 + self._timer.wall(), "cpu": self.cpu0 + self._timer.cpu()}
+
+    def wall(self, step):
+        return self.counts(step)["wall"]
+
+    def elapsed(self):
+        """Wall seconds of this process (progress lines)."""
+        return self._timer.wall()
+
+
 MINUTES_HELP = "wall-clock budget of the run, counted across resumptions (common.within_budget)"
 
 

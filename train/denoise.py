@@ -107,7 +107,7 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
     Cm.setup_torch(a.threads)
     name = name or stage
     d = Cm.run_dir(name)
-    timer = Cm.Timer()
+    clock = Cm.RunClock()
     init_info = {}
     if "text." in init_prefixes:      # continue a whole model: keep its vocabulary and config
         m, init_info = Cm.load_fp16(init_from, cfg_overrides)
@@ -133,7 +133,7 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
         step = int(init_info["steps"])
         extra = {"cpu": init_info.get("cpu_s", 0.0), "wall": init_info.get("wall_s", 0.0),
                  "start": step, "continued_from": os.path.basename(init_from)}
-    cpu0, wall0 = extra.get("cpu", 0.0), extra.get("wall", 0.0)
+    clock.resume(step, extra.get("wall", 0.0), extra.get("cpu", 0.0))
     # wall and CPU counts run on from the initial file's; the time budget is this run's alone
     # (checkpoints written before run_wall0 was stored: the initial file's count, or 0)
     run_wall0 = extra.get("run_wall0", init_info.get("wall_s", 0.0) if continuing else 0.0)
@@ -154,8 +154,7 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
     prompts = eval_prompts()
 
     def save(final=False):
-        ex = {"cpu": cpu0 + timer.cpu(), "wall": wall0 + timer.wall(), "ema": ema.state_dict(),
-              "start": start, "run_wall0": run_wall0}
+        ex = {**clock.counts(step), "ema": ema.state_dict(), "start": start, "run_wall0": run_wall0}
         if "continued_from" in extra:
             ex["continued_from"] = extra["continued_from"]
         Cm.save_full(ck, m, opt, step, ex)
@@ -169,7 +168,7 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
                       smooth=100, logy=False)
 
     def run_wall():                           # wall time this run has used, across resumptions
-        return wall0 - run_wall0 + timer.wall()
+        return clock.wall(step) - run_wall0
 
     while step < a.steps and Cm.within_budget(run_wall(), a.minutes):
         lr = Cm.budget_lr(step, start, a.steps, a.lr, run_wall(),
@@ -209,11 +208,12 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
                 pe.mul_(dec).add_(pm.detach(), alpha=1 - dec)
         step += 1
         losses.append(plain.item())
-        log.row(step, f"{plain.item():.5f}", n, f"{lr:.3e}", f"{wall0 + timer.wall():.1f}",
-                f"{cpu0 + timer.cpu():.1f}", *extra_cols)
+        t = clock.counts(step)
+        log.row(step, f"{plain.item():.5f}", n, f"{lr:.3e}", f"{t['wall']:.1f}", f"{t['cpu']:.1f}",
+                *extra_cols)
         if step % 50 == 0:
             print(f"{stage} step {step} loss(avg50) {np.mean(losses[-50:]):.4f} lr {lr:.2e} "
-                  f"{timer.wall():.0f}s", flush=True)
+                  f"{clock.elapsed():.0f}s", flush=True)
         if step % a.save_every == 0:
             save()
         if step % a.sheet_every == 0:
@@ -223,7 +223,7 @@ def train_stage(stage, a, sets, init_from, init_prefixes, n_scene_probs, tokens_
     log.close()
     ema.eval()
     sheet(ema, prompts, os.path.join(d, "sheet_last.png"))
-    print(f"{stage}: done at step {step}, {timer.wall():.0f}s", flush=True)
+    print(f"{stage}: done at step {step}, {clock.elapsed():.0f}s", flush=True)
 
 
 def add_args(ap, minutes, steps, lr, threads=2):

@@ -69,24 +69,23 @@ def main(argv=None):
     Cm.setup_torch(a.threads)
     cfg = M.ModelConfig(**Cm.DEFAULT_CONFIG)
     d = Cm.run_dir("ae")
-    timer = Cm.Timer()
+    clock = Cm.RunClock()
     pool = frame_pool(cfg.image_size, a.scenes, 12, seed=1)
     val = pool[-50:].reshape(-1, *pool.shape[2:])
     train = pool[:-50].reshape(-1, *pool.shape[2:])
-    print(f"pool: {len(train)} train frames, {len(val)} val frames ({timer.wall():.0f}s)", flush=True)
+    print(f"pool: {len(train)} train frames, {len(val)} val frames ({clock.elapsed():.0f}s)", flush=True)
 
     net = AEOnly(cfg)
     opt = torch.optim.AdamW(net.ae.parameters(), lr=a.lr, weight_decay=0.0)
     ck = os.path.join(d, "ckpt.pt")
     step, extra = (Cm.load_full(ck, net, opt) if os.path.exists(ck) else (0, {}))
-    cpu0 = extra.get("cpu", 0.0)
-    wall0 = extra.get("wall", 0.0)
+    clock.resume(step, extra.get("wall", 0.0), extra.get("cpu", 0.0))
     log = Cm.CsvLog(os.path.join(d, "loss.csv"), ["step", "loss", "mse", "val_mse", "wall_s", "cpu_s"])
     g = np.random.default_rng(step + 7)
     vx = to_float(val[::7][:64])
     print(f"autoencoder: {M.count_params(net.ae)} params; resume at step {step}", flush=True)
 
-    while step < a.steps and Cm.within_budget(wall0 + timer.wall(), a.minutes):
+    while step < a.steps and Cm.within_budget(clock.wall(step), a.minutes):
         lr = Cm.cosine_lr(step, a.steps, a.lr, warmup=100)
         for pg in opt.param_groups:
             pg["lr"] = lr
@@ -104,14 +103,15 @@ def main(argv=None):
             with torch.no_grad():
                 vm = F.mse_loss(net.ae.dec(net.ae.enc(vx)), vx).item()
             print(f"step {step} loss {loss.item():.5f} mse {mse.item():.5f} val {vm:.5f} "
-                  f"lr {lr:.2e} {timer.wall():.0f}s", flush=True)
-        log.row(step, f"{loss.item():.6f}", f"{mse.item():.6f}", vm, f"{wall0 + timer.wall():.1f}",
-                f"{cpu0 + timer.cpu():.1f}")
+                  f"lr {lr:.2e} {clock.elapsed():.0f}s", flush=True)
+        t = clock.counts(step)
+        log.row(step, f"{loss.item():.6f}", f"{mse.item():.6f}", vm, f"{t['wall']:.1f}", f"{t['cpu']:.1f}")
         if step % 250 == 0:
-            Cm.save_full(ck, net, opt, step, {"cpu": cpu0 + timer.cpu(), "wall": wall0 + timer.wall()})
+            Cm.save_full(ck, net, opt, step, t)
         if step % 500 == 0:
             sheet(net, val, os.path.join(d, f"sheet_{step:06d}.png"))
-    Cm.save_full(ck, net, opt, step, {"cpu": cpu0 + timer.cpu(), "wall": wall0 + timer.wall()})
+    t = clock.counts(step)                  # the same counts in the checkpoint and the result
+    Cm.save_full(ck, net, opt, step, t)
     sheet(net, val, os.path.join(d, "sheet_last.png"))
     # latent statistics for normalisation (DiT sees zn = (z - mean) / std)
     with torch.no_grad():
@@ -120,7 +120,7 @@ def main(argv=None):
         net.ae.latent_mean.copy_(zs.mean(dim=(0, 2, 3)))
         net.ae.latent_std.copy_(zs.std(dim=(0, 2, 3)))
         vmse = F.mse_loss(net.ae.dec(net.ae.enc(vx)), vx).item()
-    info = {"steps": step, "wall_s": wall0 + timer.wall(), "cpu_s": cpu0 + timer.cpu(), "val_mse": vmse,
+    info = {"steps": step, "wall_s": t["wall"], "cpu_s": t["cpu"], "val_mse": vmse,
             "latent_mean": net.ae.latent_mean.tolist(), "latent_std": net.ae.latent_std.tolist()}
     Cm.save_fp16(a.out, net, info)
     Cm.plot_curve(os.path.join(d, "loss.csv"), os.path.join(d, "loss.png"), "mse", "autoencoder")

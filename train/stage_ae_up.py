@@ -179,7 +179,7 @@ def main(argv=None):
                          "print the figures as JSON and write a 6-frame sheet to PNG")
     a = ap.parse_args(argv)
     Cm.setup_torch(a.threads)
-    timer = Cm.Timer()
+    clock = Cm.RunClock()
     ck64 = torch.load(a.ae, map_location="cpu")
     cfg64 = M.ModelConfig.from_dict(ck64["cfg"])
     ae64 = AEOnly(cfg64)
@@ -192,7 +192,7 @@ def main(argv=None):
     small, big = pair_pool(cfg.enc_image_size, a.scenes, 12, seed=5)
     print(f"pairs: {small.shape[0]} scenes x {small.shape[1]} frames at {small.shape[2]} and "
           f"{big.shape[2]}; alignment MSE {alignment_mse(small[:20], big[:20]):.3f} "
-          f"({timer.wall():.0f}s)", flush=True)
+          f"({clock.elapsed():.0f}s)", flush=True)
     n_tr = (len(small) - N_VAL) * small.shape[1]
     big_f = big.reshape(-1, *big.shape[2:])
     small_f = small.reshape(-1, *small.shape[2:])
@@ -209,13 +209,7 @@ def main(argv=None):
     opt = torch.optim.AdamW(net.ae.dec.parameters(), lr=a.lr, weight_decay=0.0)
     ck = os.path.join(d, "ckpt.pt")
     step, extra = (Cm.load_full(ck, net, opt) if os.path.exists(ck) else (0, {}))
-    cpu0, wall0 = extra.get("cpu", 0.0), extra.get("wall", 0.0)
-    step0 = step
-
-    def counts():
-        """CPU and wall time of the run so far; a rerun of a finished run (`make model` again)
-        adds nothing for building its training pairs."""
-        return (cpu0 + timer.cpu(), wall0 + timer.wall()) if step > step0 else (cpu0, wall0)
+    clock.resume(step, extra.get("wall", 0.0), extra.get("cpu", 0.0))
     log = Cm.CsvLog(os.path.join(d, "loss.csv"),
                     ["step", "loss", "mse", "val_mse", "bilinear_mse", "wall_s", "cpu_s"])
     g = np.random.default_rng(step + 11)
@@ -223,11 +217,11 @@ def main(argv=None):
     print(f"resume at step {step}; {len(zv)} val frames", flush=True)
 
     def save():
-        cpu, wall = counts()
-        Cm.save_full(ck, net, opt, step, {"cpu": cpu, "wall": wall})
-        return cpu, wall
+        t = clock.counts(step)
+        Cm.save_full(ck, net, opt, step, t)
+        return t
 
-    while step < a.steps and Cm.within_budget(wall0 + timer.wall(), a.minutes):
+    while step < a.steps and Cm.within_budget(clock.wall(step), a.minutes):
         lr = Cm.cosine_lr(step, a.steps, a.lr, warmup=50)
         for pg in opt.param_groups:
             pg["lr"] = lr
@@ -245,17 +239,18 @@ def main(argv=None):
         if step % 100 == 0:
             ev = evaluate(net, ae64, zv, xv)
             print(f"step {step} loss {loss.item():.5f} mse {mse.item():.5f} val {ev['val_mse']:.5f} "
-                  f"(bilinear {ev['bilinear_mse']:.5f}) lr {lr:.2e} {timer.wall():.0f}s", flush=True)
+                  f"(bilinear {ev['bilinear_mse']:.5f}) lr {lr:.2e} {clock.elapsed():.0f}s", flush=True)
+        t = clock.counts(step)
         log.row(step, f"{loss.item():.6f}", f"{mse.item():.6f}", ev.get("val_mse", ""),
-                ev.get("bilinear_mse", ""), f"{wall0 + timer.wall():.1f}", f"{cpu0 + timer.cpu():.1f}")
+                ev.get("bilinear_mse", ""), f"{t['wall']:.1f}", f"{t['cpu']:.1f}")
         if step % 250 == 0:
             save()
         if step % 1000 == 0:
             sheet(net, ae64, z_all[n_tr:], big_f[n_tr:], os.path.join(d, f"sheet_{step:06d}.png"))
     sheet(net, ae64, z_all[n_tr:], big_f[n_tr:], os.path.join(d, "sheet_last.png"))
     ev = evaluate(net, ae64, zv, xv)
-    cpu, wall = save()                        # the same counts in the checkpoint and the result
-    info = {"steps": step, "wall_s": wall, "cpu_s": cpu,
+    t = save()                                # the same counts in the checkpoint and the result
+    info = {"steps": step, "wall_s": t["wall"], "cpu_s": t["cpu"],
             "edge": a.edge, "val_frames": len(zv), **ev,
             "latent_mean": net.ae.latent_mean.tolist(), "latent_std": net.ae.latent_std.tolist()}
     Cm.save_fp16(a.out, net, info)

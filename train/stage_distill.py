@@ -97,7 +97,7 @@ def main(argv=None):
     Cm.setup_torch(a.threads)
     d = Cm.run_dir(a.name)
     out = os.path.join(Cm.CKPT, f"{a.name}.pt")
-    timer = Cm.Timer()
+    clock = Cm.RunClock()                     # phase 1's time counts towards the student's
     teacher, _ = Cm.load_fp16(a.teacher)
     teacher.eval()
     cfg = teacher.cfg
@@ -115,7 +115,7 @@ def main(argv=None):
     torch.manual_seed(seed)
     # phase 1: teacher samples
     budget = a.minutes * 60 if a.shard else a.minutes * 60 / 2
-    while len(shard_pairs) + len(own) < a.pairs and timer.wall() < budget:
+    while len(shard_pairs) + len(own) < a.pairs and clock.elapsed() < budget:
         n = int(rng.choice([1, 2, 3, 4, 5, 6], p=[0.25, 0.15, 0.15, 0.15, 0.15, 0.15]))
         p = random_prompt(rng, n, a.same_station)
         T = n * cfg.frames_per_scene
@@ -126,7 +126,7 @@ def main(argv=None):
         own.append((p, eps[0].half(), x0[0].half()))   # this process's pairs file holds only these
         if len(own) % 50 == 0:
             torch.save(own, pp)
-            print(f"distill: {len(shard_pairs) + len(own)} teacher pairs, {timer.wall():.0f}s", flush=True)
+            print(f"distill: {len(shard_pairs) + len(own)} teacher pairs, {clock.elapsed():.0f}s", flush=True)
     torch.save(own, pp)
     if a.shard:
         print(f"distill: shard {a.shard} done with {len(own)} pairs", flush=True)
@@ -141,22 +141,22 @@ def main(argv=None):
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
     ck = os.path.join(d, "ckpt.pt")
     step, extra = Cm.load_full(ck, student, opt) if os.path.exists(ck) else (0, {})
-    cpu0, wall0 = extra.get("cpu", 0.0), extra.get("wall", 0.0)   # earlier runs of this student
+    clock.resume(step, extra.get("wall", 0.0), extra.get("cpu", 0.0))   # earlier runs of this student
 
     log_path = os.path.join(d, "loss.csv")
     losses = collections.deque(Cm.logged_losses(log_path, step, 300), maxlen=300)
 
     def save():
-        cpu, wall = cpu0 + timer.cpu(), wall0 + timer.wall()
-        Cm.save_full(ck, student, opt, step, {"cpu": cpu, "wall": wall})
-        Cm.save_fp16(out, student, {"steps": step, "pairs": len(pairs), "wall_s": wall, "cpu_s": cpu,
+        t = clock.counts(step)
+        Cm.save_full(ck, student, opt, step, t)
+        Cm.save_fp16(out, student, {"steps": step, "pairs": len(pairs), "wall_s": t["wall"], "cpu_s": t["cpu"],
                                     "loss_last300": float(np.mean(list(losses))) if losses else None})
     log = Cm.CsvLog(log_path, ["step", "loss", "n_scenes", "lr", "wall_s", "cpu_s"])
     by_n = {}
     for i, (p, _, _) in enumerate(pairs):
         by_n.setdefault(len(M.split_prompt(p)), []).append(i)
     taus = torch.tensor(M.sample_taus(STUDENT_STEPS)[:-1])
-    while step < a.steps and Cm.within_budget(wall0 + timer.wall(), a.minutes):
+    while step < a.steps and Cm.within_budget(clock.wall(step), a.minutes):
         n = int(rng.choice(sorted(by_n)))
         B = max(1, 144 // (n * cfg.frames_per_scene))
         idx = rng.choice(by_n[n], B)
@@ -175,7 +175,7 @@ def main(argv=None):
         else:
             w = cut_weights(n, cfg.frames_per_scene, a.cut_weight).view(1, -1, 1, 1, 1)
             loss = ((v - target) ** 2 * w).mean()
-        lr = Cm.budget_lr(step, 0, a.steps, a.lr, wall0 + timer.wall(),
+        lr = Cm.budget_lr(step, 0, a.steps, a.lr, clock.wall(step),
                           a.minutes if a.time_schedule else None, warmup=50)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -185,8 +185,8 @@ def main(argv=None):
         opt.step()
         step += 1
         losses.append(loss.item())
-        log.row(step, f"{loss.item():.5f}", n, f"{lr:.3e}", f"{wall0 + timer.wall():.1f}",
-                f"{cpu0 + timer.cpu():.1f}")
+        t = clock.counts(step)
+        log.row(step, f"{loss.item():.5f}", n, f"{lr:.3e}", f"{t['wall']:.1f}", f"{t['cpu']:.1f}")
         if step % a.save_every == 0:
             save()
     save()

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from train import common as Cm
 from train import export, golden, stage_ae_up, tavm
 from train import model as M
+from tests.py.test_stage_budget import check_rerun_adds_no_time
 
 SHIPPED_UP = dict(Cm.DEFAULT_CONFIG, image_size=128, dec_up_channels=(16,))
 
@@ -145,15 +146,7 @@ class TestStageRerun(unittest.TestCase):
             Cm.save_fp16(ae, stage_ae_up.AEOnly(small), {})
             args = ["--ae", ae, "--out", out, "--scenes", str(stage_ae_up.N_VAL + 2), "--steps", "2",
                     "--batch", "2", "--threads", "1", "--up-width", "8"]
-            stage_ae_up.main(args)
-            first = torch.load(out)["info"]
-            stage_ae_up.main(args)                  # finished: trains no step
-            again = torch.load(out)["info"]
-        self.assertEqual(first["steps"], 2)
-        self.assertGreater(first["wall_s"], 0.0)
-        self.assertEqual((again["steps"], again["wall_s"], again["cpu_s"]),
-                         (2, first["wall_s"], first["cpu_s"]))
-
+            check_rerun_adds_no_time(self, lambda: stage_ae_up.main(args), out)
 
 if __name__ == "__main__":
     unittest.main()

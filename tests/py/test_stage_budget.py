@@ -1,7 +1,8 @@
 """A training run's --minutes is its budget across resumptions (train.common.within_budget):
 `make model` run again after an interruption finishes each stage within that stage's budget,
 instead of giving the interrupted stage a fresh one; and a resumed run's stage file still reports
-the whole run (losses of the steps before the interruption, wall and CPU time)."""
+the whole run (losses of the steps before the interruption, wall and CPU time); a rerun of a
+finished run adds no time (common.RunClock)."""
 import argparse
 import os
 import tempfile
@@ -13,6 +14,7 @@ import torch
 from train import common as Cm
 from train import denoise as Dn
 from train import golden
+from train import stage_ae
 from train import stage_distill as Sd
 
 
@@ -83,20 +85,73 @@ class TestRunBudget(unittest.TestCase):
         self.assertEqual(len(rows), 3)
         self.assertAlmostEqual(info["loss_last500"], rows[:, head.index("loss")].mean(), places=5)
 
-    def test_resumed_student_reports_its_time_and_losses(self):
+    def test_rerun_of_a_finished_run_adds_no_time(self):
+        self.run_stage(steps=102, minutes=60)
+        _, first = Cm.load_fp16(os.path.join(Cm.CKPT, "cont.pt"))
+        ck = self.run_stage(steps=102, minutes=60)    # `make model` again: nothing left to train
+        _, again = Cm.load_fp16(os.path.join(Cm.CKPT, "cont.pt"))
+        self.assertEqual(ck["step"], 102)
+        self.assertEqual((again["wall_s"], again["cpu_s"]), (first["wall_s"], first["cpu_s"]))
+        self.assertEqual((ck["extra"]["wall"], ck["extra"]["cpu"]), (first["wall_s"], first["cpu_s"]))
+
+    def run_student(self, steps):
         args = ["--threads", "1", "--teacher", self.init, "--pairs", "3", "--minutes", "60",
-                "--name", "student", "--save-every", "2"]
+                "--name", "student", "--save-every", "2", "--steps", str(steps)]
         with mock.patch.object(Dn, "eval_prompts", lambda: ["a red gear"]), \
                 mock.patch.object(Sd, "random_prompt", lambda rng, n, same: " | ".join(["a red gear"] * n)):
-            Sd.main(args + ["--steps", "2"])
-            Sd.main(args + ["--steps", "4"])          # resumed from its checkpoint at step 2
-        _, info = Cm.load_fp16(os.path.join(Cm.CKPT, "student.pt"))
+            Sd.main(args)
+        return Cm.load_fp16(os.path.join(Cm.CKPT, "student.pt"))[1]
+
+    def test_rerun_of_a_finished_student_adds_no_time(self):
+        first = self.run_student(2)
+        again = self.run_student(2)
+        self.assertEqual((again["steps"], again["wall_s"], again["cpu_s"]),
+                         (2, first["wall_s"], first["cpu_s"]))
+
+    def test_resumed_student_reports_its_time_and_losses(self):
+        self.run_student(2)
+        info = self.run_student(4)                     # resumed from its checkpoint at step 2
         self.assertEqual((info["steps"], info["pairs"]), (4, 3))
         self.assertGreater(info["wall_s"], 0.0)
         self.assertGreater(info["cpu_s"], 0.0)
         head, rows = Cm.read_csv(os.path.join(Cm.RUNS, "student", "loss.csv"))
         self.assertEqual(list(rows[:, head.index("step")]), [1, 2, 3, 4])
         self.assertAlmostEqual(info["loss_last300"], rows[:, head.index("loss")].mean(), places=5)
+
+
+def check_rerun_adds_no_time(test, run, out):
+    """run() trains a 2-step stage run that writes its result to out; run again, finished, it
+    must leave the result's steps and time counts as they were."""
+    run()
+    first = torch.load(out)["info"]
+    run()                                                # finished: trains no step
+    again = torch.load(out)["info"]
+    test.assertEqual(first["steps"], 2)
+    test.assertGreater(first["wall_s"], 0.0)
+    test.assertEqual((again["steps"], again["wall_s"], again["cpu_s"]), (2, first["wall_s"], first["cpu_s"]))
+
+
+class TestAutoencoderRerun(unittest.TestCase):
+    def test_rerun_of_a_finished_run_adds_no_time(self):
+        with tempfile.TemporaryDirectory() as tmp, \
+                mock.patch.object(Cm, "RUNS", os.path.join(tmp, "runs")), \
+                mock.patch.object(Cm, "ROOT", tmp):        # its frame cache too
+            out = os.path.join(tmp, "ae.pt")
+            args = ["--out", out, "--scenes", "52", "--steps", "2", "--batch", "2", "--threads", "1"]
+            check_rerun_adds_no_time(self, lambda: stage_ae.main(args), out)
+
+
+class TestRunClock(unittest.TestCase):
+    def test_counts_are_the_stored_ones_until_a_step_is_trained(self):
+        clock = Cm.RunClock()
+        clock.resume(5, 100.0, 90.0)
+        sum(i * i for i in range(200000))             # some CPU time in this process
+        self.assertEqual(clock.counts(5), {"wall": 100.0, "cpu": 90.0})
+        self.assertEqual(clock.wall(5), 100.0)
+        later = clock.counts(6)
+        self.assertGreater(later["wall"], 100.0)
+        self.assertGreater(later["cpu"], 90.0)
+        self.assertGreaterEqual(clock.elapsed(), later["wall"] - 100.0)
 
 
 class TestLoggedLosses(unittest.TestCase):
