@@ -114,7 +114,8 @@ test: test-deps
 	$(MAKE) -j2 tav $(TEST_BINS) $(FUZZ_REPLAY_BINS)
 	@tests/run.sh $(TEST_BINS) $(FUZZ_REPLAY_BINS)
 
-bench: deps tav
+bench: deps
+	@$(MAKE) --no-print-directory tav
 	./tav bench all
 
 demo: deps

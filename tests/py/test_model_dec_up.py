@@ -148,5 +148,6 @@ class TestStageRerun(unittest.TestCase):
                     "--batch", "2", "--threads", "1", "--up-width", "8"]
             check_rerun_adds_no_time(self, lambda: stage_ae_up.main(args), out)
 
+
 if __name__ == "__main__":
     unittest.main()
